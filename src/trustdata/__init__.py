@@ -1,0 +1,1 @@
+"""The trustdata package: MIS data of a multi-academy trust, gathered into one warehouse."""

@@ -1,0 +1,1 @@
+"""MIS adapters: one file per MIS, registered in ``registry``; the contract is in ``base``."""

@@ -1,0 +1,84 @@
+"""The adapter contract: what every MIS adapter declares and does.
+
+An adapter declares its ``kind``, the ``streams`` it serves and a pydantic ``Options`` model for
+its per-academy options, and implements one incremental ``fetch(stream, window)`` generator of
+pages of canonical records. It never touches the warehouse or Airflow, and it takes its HTTP
+client from the caller so tests inject a transport instead of patching the network.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
+
+
+class Stream(StrEnum):
+    """The data an adapter can be asked for."""
+
+    PUPILS = "pupils"
+    ATTENDANCE = "attendance"
+
+
+class AdapterOptions(BaseModel):
+    """Base of every adapter's options: unknown fields are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What to fetch: everything changed after ``updated_after`` (None: a full pull)."""
+
+    updated_after: datetime | None = None
+
+
+Record = PupilRecord | AttendanceMarkRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of canonical records and the latest source timestamp among them."""
+
+    records: Sequence[Record]
+    watermark: datetime | None
+
+
+class AdapterError(Exception):
+    """The MIS could not be read; the message says why and what to check (no pupil data)."""
+
+
+OptionsT = TypeVar("OptionsT", bound=AdapterOptions)
+
+
+class Adapter(ABC, Generic[OptionsT]):
+    """Reads one academy's MIS."""
+
+    kind: ClassVar[str]
+    streams: ClassVar[frozenset[Stream]]
+    Options: ClassVar[type[AdapterOptions]]
+
+    def __init__(self, *, options: OptionsT, secret: str, client: httpx.Client) -> None:
+        self.options = options
+        self._secret = secret
+        self.client = client
+
+    @abstractmethod
+    def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
+        """Yield pages of canonical records for ``stream`` changed inside ``window``."""
+
+    @abstractmethod
+    def check_connection(self) -> None:
+        """Raise AdapterError when the MIS cannot be reached with these options and secret."""
+
+    def __repr__(self) -> str:
+        # Never show the secret, even in a debugger or a traceback.
+        return f"{type(self).__name__}(options={self.options!r})"

@@ -1,0 +1,48 @@
+"""Process settings, read from ``TRUSTDATA_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository root when running from a checkout (src/trustdata/config/settings.py -> root).
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseSettings):
+    """Where the warehouse, the trust config and local state live.
+
+    Every field can be set with an environment variable named ``TRUSTDATA_`` + the field name in
+    capitals, e.g. ``TRUSTDATA_WAREHOUSE_URL``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRUSTDATA_", env_file=".env", extra="ignore")
+
+    warehouse_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the PostgreSQL warehouse, e.g. "
+            "postgresql+psycopg://user@db.example:5432/trustdata. Unset: an embedded PostgreSQL "
+            "starts under data_dir."
+        ),
+    )
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / ".data",
+        description="Local state: the embedded PostgreSQL, Airflow's home, dbt's target folder.",
+    )
+    trust_config: Path = Field(
+        default=PROJECT_ROOT / "infra" / "trust.yaml",
+        description="The trust configuration file (trust, hubs, academies).",
+    )
+    warehouse_database: str = Field(
+        default="trustdata", description="Database name inside the embedded PostgreSQL."
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    """Return the settings of this process (read once)."""
+    return Settings()

@@ -1,0 +1,236 @@
+"""The trust configuration: the trust, its hubs and its academies, validated loudly.
+
+One YAML file (``infra/trust.yaml``) or a folder holding ``trust.yaml`` plus one file per academy
+under ``academies/``. Every error names the file, the field and what to do about it.
+Secrets are never written here: an academy names its credential (an environment variable or an
+Airflow connection id) and the pipeline resolves it at run time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,40}$")]
+
+
+class Phase(StrEnum):
+    """Phase of education of an academy."""
+
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    ALL_THROUGH = "all-through"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Credential(_Strict):
+    """Where the academy's MIS credential comes from (never the secret itself)."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    airflow_connection: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Credential:
+        if (self.env is None) == (self.airflow_connection is None):
+            raise ValueError("give exactly one of 'env' (variable name) or 'airflow_connection'")
+        return self
+
+
+class Adapter(_Strict):
+    """Which MIS adapter reads the academy, with its own options (validated by the adapter)."""
+
+    kind: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    credential: Credential
+
+
+class Academy(_Strict):
+    """One academy of the trust."""
+
+    id: Slug
+    urn: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+    name: str = Field(min_length=1)
+    phase: Phase
+    hub: Slug
+    adapter: Adapter
+    schedule: str = Field(default="@daily", min_length=1)
+    lookback_days: int = Field(default=7, ge=0, le=60)
+    code_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="MIS attendance sub-codes mapped onto national codes, e.g. {'I1': 'I'}.",
+    )
+
+    @model_validator(mode="after")
+    def _national_targets(self) -> Academy:
+        from trustdata.domain.codes import national_code_table
+
+        table = national_code_table()
+        unknown = sorted(target for target in self.code_map.values() if target not in table)
+        if unknown:
+            raise ValueError(
+                f"code_map maps onto {unknown}, which are not national attendance codes"
+            )
+        return self
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far behind the attendance watermark an incremental sync re-reads."""
+        return timedelta(days=self.lookback_days)
+
+
+class Hub(_Strict):
+    """A group of academies managed together."""
+
+    id: Slug
+    name: str = Field(min_length=1)
+
+
+class TrustConfig(_Strict):
+    """The whole trust: hubs and academies."""
+
+    id: Slug
+    name: str = Field(min_length=1)
+    hubs: list[Hub] = Field(min_length=1)
+    academies: list[Academy] = Field(default_factory=list)
+
+    def academy(self, academy_id: str) -> Academy:
+        """Return the academy with this id, or raise KeyError naming the known ids."""
+        for academy in self.academies:
+            if academy.id == academy_id:
+                return academy
+        known = ", ".join(a.id for a in self.academies)
+        raise KeyError(f"no academy {academy_id!r} in the trust config (known: {known})")
+
+
+class ConfigError(Exception):
+    """A trust configuration that cannot be used; the message says where and how to fix it."""
+
+
+def _location(loc: tuple[int | str, ...], data: Any) -> str:
+    """Render a pydantic error location, naming academies by id rather than list index."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list) and item < len(node):
+            entry = node[item]
+            key = entry.get("id") if isinstance(entry, dict) else None
+            parts[-1] = f"{parts[-1]}[{key!r}]" if key else f"{parts[-1]}[{item}]"
+            node = entry
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+_FIXES = {
+    "extra_forbidden": "remove it or check its spelling",
+    "missing": "add it",
+}
+
+
+def _explain(error: ValidationError, data: Any, source: Path) -> ConfigError:
+    lines = []
+    for item in error.errors():
+        fix = _FIXES.get(item["type"], "")
+        where = _location(item["loc"], data)
+        message = item["msg"] if item["type"] != "extra_forbidden" else "unknown field"
+        lines.append(f"{source}: {where}: {message}" + (f" ({fix})" if fix else ""))
+    return ConfigError("\n".join(lines))
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: file not found (set TRUSTDATA_TRUST_CONFIG to your trust config)"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
+
+
+def _check_references(config: TrustConfig, source: Path) -> None:
+    from trustdata.adapters.registry import adapter_class, known_kinds
+
+    hubs = {hub.id for hub in config.hubs}
+    seen: dict[str, str] = {}
+    problems = []
+    for academy in config.academies:
+        where = f"{source}: academies[{academy.id!r}]"
+        if academy.id in seen:
+            problems.append(f"{where}.id: duplicate academy id (each academy needs its own id)")
+        if academy.urn in seen.values():
+            problems.append(f"{where}.urn: URN {academy.urn} is used by another academy")
+        seen[academy.id] = academy.urn
+        if academy.hub not in hubs:
+            problems.append(f"{where}.hub: unknown hub {academy.hub!r} (hubs: {sorted(hubs)})")
+        if academy.adapter.kind not in known_kinds():
+            problems.append(
+                f"{where}.adapter.kind: unknown adapter kind {academy.adapter.kind!r} "
+                f"(known: {', '.join(known_kinds())})"
+            )
+            continue
+        try:
+            adapter_class(academy.adapter.kind).Options.model_validate(academy.adapter.options)
+        except ValidationError as exc:
+            for item in exc.errors():
+                path = ".".join(str(p) for p in item["loc"])
+                fix = _FIXES.get(item["type"], "")
+                message = item["msg"] if item["type"] != "extra_forbidden" else "unknown field"
+                problems.append(
+                    f"{where}.adapter.options.{path}: {message}" + (f" ({fix})" if fix else "")
+                )
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def _academy_files(folder: Path) -> list[tuple[Path, Any]]:
+    return [(path, _read_yaml(path)) for path in sorted((folder / "academies").glob("*.y*ml"))]
+
+
+def load_trust_config(path: Path) -> TrustConfig:
+    """Load and validate the trust config at ``path`` (a YAML file or a folder).
+
+    Raises ConfigError with one line per problem, each naming the file and the field.
+    """
+    path = Path(path)
+    main = path / "trust.yaml" if path.is_dir() else path
+    data = _read_yaml(main)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{main}: expected a mapping with id, name, hubs and academies")
+    academies = list(data.get("academies") or [])
+    if path.is_dir():
+        for academy_file, academy in _academy_files(path):
+            if not isinstance(academy, dict):
+                raise ConfigError(f"{academy_file}: expected a mapping describing one academy")
+            try:
+                Academy.model_validate(academy)
+            except ValidationError as exc:
+                raise _explain(exc, academy, academy_file) from None
+            academies.append(academy)
+        data = {**data, "academies": academies}
+    try:
+        config = TrustConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, data, main) from None
+    _check_references(config, main)
+    return config

@@ -1,0 +1,1 @@
+"""Domain facts: canonical records, the national attendance code table, UPNs, the calendar."""

@@ -1,0 +1,54 @@
+"""The embedded PostgreSQL (pgserver) used when no warehouse URL is configured.
+
+The server's files live under ``<data_dir>/pg`` and are reused across commands. The server stops
+when the last process that started or joined it exits; child processes (Airflow tasks, dbt)
+connect through the socket path handed to them in ``TRUSTDATA_WAREHOUSE_URL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger(__name__)
+
+
+def start_embedded(data_dir: Path) -> Any:
+    """Start (or join) the embedded server under ``data_dir/pg`` and return its handle."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); harmless here.
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        get_server = pgserver.get_server  # type: ignore[attr-defined]
+        server = get_server(data_dir / "pg", cleanup_mode="stop")
+    log.info("embedded PostgreSQL ready under %s", data_dir / "pg")
+    return server
+
+
+def socket_url(data_dir: Path, database: str) -> str:
+    """Return the SQLAlchemy URL of a database in the embedded server, over its socket."""
+    return f"postgresql+psycopg://postgres@/{database}?host={(data_dir / 'pg').resolve()}"
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` when it does not exist yet (idempotent)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = parsed.database
+    if not name:
+        raise ValueError("the warehouse URL names no database")
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            log.info("created database %s", name)

@@ -1,0 +1,1 @@
+"""Alembic migrations for the raw, staging and meta schemas."""

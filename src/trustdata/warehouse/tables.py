@@ -1,0 +1,222 @@
+"""Tables the pipeline owns, in the ``raw``, ``staging`` and ``meta`` schemas.
+
+Alembic migrations create them (``trustdata.warehouse.migrations``); this module is the one
+description of their shape that the pipeline's queries use. dbt owns everything it builds from
+them (the ``analytics`` schemas).
+
+Grain of each raw table is its primary key. ``staging`` holds landed batches that are not yet
+published; a batch's rows leave staging when it is published or discarded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+
+metadata = MetaData()
+
+
+def _audit_columns() -> list[Column[Any]]:
+    """Columns every published raw row carries: which batch wrote it, and when."""
+    return [
+        Column("batch_id", Uuid, nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+# --- meta: the trust's structure (synced from the trust config) and the pipeline's own state ---
+
+trust = Table(
+    "trust",
+    metadata,
+    Column("trust_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    schema="meta",
+)
+
+hubs = Table(
+    "hubs",
+    metadata,
+    Column("hub_id", Text, primary_key=True),
+    Column("trust_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    schema="meta",
+)
+
+academies = Table(
+    "academies",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("trust_id", Text, nullable=False),
+    Column("hub_id", Text, nullable=False),
+    Column("urn", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("phase", Text, nullable=False),
+    Column("adapter_kind", Text, nullable=False),
+    schema="meta",
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("batch_id", Uuid, primary_key=True),
+    Column("academy_id", Text, nullable=False),
+    Column("stream", Text, nullable=False),
+    Column("run_id", Text),
+    Column("status", Text, nullable=False),
+    Column("updated_after", DateTime(timezone=True)),
+    Column("watermark_before", DateTime(timezone=True)),
+    Column("watermark_after", DateTime(timezone=True)),
+    Column("rows_landed", Integer, nullable=False, server_default="0"),
+    Column("rows_published", Integer, nullable=False, server_default="0"),
+    Column("rows_quarantined", Integer, nullable=False, server_default="0"),
+    Column("message", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    schema="meta",
+)
+
+watermarks = Table(
+    "watermarks",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("stream", Text, primary_key=True),
+    Column("watermark", DateTime(timezone=True), nullable=False),
+    Column("batch_id", Uuid, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="meta",
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("stream", Text, nullable=False),
+    Column("check_name", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("released_at", DateTime(timezone=True)),
+    schema="meta",
+)
+
+# --- staging: landed batches awaiting audit and publish (UNLOGGED for load speed) ---
+
+pupils_landing = Table(
+    "pupils_landing",
+    metadata,
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("mis_id", Text, nullable=False),
+    Column("upn", Text),
+    Column("date_of_birth", Date),
+    Column("gender", Text),
+    Column("nc_year", SmallInteger),
+    Column("fsm_eligible", Boolean),
+    Column("fsm6", Boolean),
+    Column("in_care", Boolean),
+    Column("previously_in_care", Boolean),
+    Column("service_child", Boolean),
+    Column("sen_status", Text),
+    Column("eal", Boolean),
+    Column("admission_date", Date),
+    Column("leaving_date", Date),
+    Column("source_updated_at", DateTime(timezone=True)),
+    schema="staging",
+    prefixes=["UNLOGGED"],
+)
+
+attendance_landing = Table(
+    "attendance_landing",
+    metadata,
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("mis_mark_id", Text),
+    Column("mis_pupil_id", Text, nullable=False),
+    Column("mark_date", Date, nullable=False),
+    Column("session", Text, nullable=False),
+    Column("source_code", Text, nullable=False),
+    Column("code", Text),
+    Column("source_updated_at", DateTime(timezone=True)),
+    schema="staging",
+    prefixes=["UNLOGGED"],
+)
+
+# --- raw: published source data, keyed by UPN (never an MIS id) ---
+
+pupils = Table(
+    "pupils",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("upn", Text, primary_key=True),
+    Column("mis_id", Text, nullable=False),
+    Column("date_of_birth", Date),
+    Column("gender", Text),
+    Column("nc_year", SmallInteger),
+    Column("fsm_eligible", Boolean),
+    Column("fsm6", Boolean),
+    Column("in_care", Boolean),
+    Column("previously_in_care", Boolean),
+    Column("service_child", Boolean),
+    Column("sen_status", Text),
+    Column("eal", Boolean),
+    Column("admission_date", Date),
+    Column("leaving_date", Date),
+    Column("source_updated_at", DateTime(timezone=True)),
+    *_audit_columns(),
+    Index("ix_raw_pupils_academy_mis_id", "academy_id", "mis_id"),
+    schema="raw",
+)
+
+attendance_marks = Table(
+    "attendance_marks",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("upn", Text, primary_key=True),
+    Column("mark_date", Date, primary_key=True),
+    Column("session", Text, primary_key=True),
+    Column("code", Text, nullable=False),
+    Column("source_code", Text, nullable=False),
+    Column("mis_mark_id", Text),
+    Column("source_updated_at", DateTime(timezone=True)),
+    *_audit_columns(),
+    schema="raw",
+)
+
+attendance_marks_superseded = Table(
+    "attendance_marks_superseded",
+    metadata,
+    Column("academy_id", Text, nullable=False),
+    Column("upn", Text, nullable=False),
+    Column("mark_date", Date, nullable=False),
+    Column("session", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("source_code", Text, nullable=False),
+    Column("mis_mark_id", Text),
+    Column("source_updated_at", DateTime(timezone=True)),
+    Column("batch_id", Uuid, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("superseded_by_batch_id", Uuid, nullable=False),
+    Column("superseded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="raw",
+)
+
+SCHEMAS = ("meta", "staging", "raw")
