@@ -1,0 +1,11 @@
+"""The one composition root the DAGs and the CLI call: primitives in, small JSON out."""
+
+from trustdata.orchestration.tasks import (
+    audit_stream,
+    build_warehouse,
+    land_stream,
+    prepare_warehouse,
+    publish_stream,
+)
+
+__all__ = ["audit_stream", "build_warehouse", "land_stream", "prepare_warehouse", "publish_stream"]

@@ -1,0 +1,133 @@
+"""Task bodies for one academy's streams and for the warehouse build.
+
+Every function takes primitives (ids, strings) and returns a small JSON-able summary: batch id,
+counts, watermark. No rows ever leave the warehouse through here, so nothing personal reaches
+XComs or logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from trustdata.adapters.base import Stream, Window
+from trustdata.adapters.registry import adapter_class
+from trustdata.config.settings import get_settings
+from trustdata.config.trust import TrustConfig, load_trust_config
+from trustdata.orchestration.credentials import ConnectionLookup, resolve_secret
+from trustdata.pipeline.audit import audit
+from trustdata.pipeline.batches import read_watermark
+from trustdata.pipeline.land import land
+from trustdata.pipeline.publish import BatchBlocked, publish
+from trustdata.warehouse.engine import get_engine, warehouse_url
+from trustdata.warehouse.migrate import upgrade
+from trustdata.warehouse.structure import sync_structure
+
+log = logging.getLogger(__name__)
+
+Summary = dict[str, Any]
+
+
+def _trust(config_path: str | None) -> TrustConfig:
+    return load_trust_config(Path(config_path) if config_path else get_settings().trust_config)
+
+
+def _engine() -> Engine:
+    return get_engine(warehouse_url())
+
+
+def prepare_warehouse(*, config_path: str | None = None) -> Summary:
+    """Migrate the pipeline's schemas and write the trust's structure (idempotent)."""
+    trust = _trust(config_path)
+    url = warehouse_url()
+    upgrade(url)
+    sync_structure(get_engine(url), trust)
+    return {"trust": trust.id, "academies": len(trust.academies)}
+
+
+def land_stream(
+    *,
+    academy_id: str,
+    stream: str,
+    run_id: str | None = None,
+    config_path: str | None = None,
+    full: bool = False,
+    connection_lookup: ConnectionLookup | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Summary:
+    """Extract one stream of one academy incrementally and land it in staging as a batch.
+
+    The window starts at the stream's published watermark, less the academy's look-back for
+    attendance (registers are corrected after the fact); ``full`` ignores the watermark.
+    """
+    trust = _trust(config_path)
+    academy = trust.academy(academy_id)
+    kind = Stream(stream)
+    engine = _engine()
+    with engine.connect() as conn:
+        watermark = read_watermark(conn, academy.id, kind.value)
+    since = None
+    if watermark is not None and not full:
+        since = watermark - academy.lookback if kind is Stream.ATTENDANCE else watermark
+    cls = adapter_class(academy.adapter.kind)
+    options = cls.Options.model_validate(academy.adapter.options)
+    secret = resolve_secret(academy.adapter.credential, academy.id, connection_lookup)
+    with httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), transport=transport) as client:
+        adapter = cls(options=options, secret=secret, client=client)
+        result = land(
+            engine=engine,
+            adapter=adapter,
+            academy_id=academy.id,
+            stream=kind,
+            window=Window(updated_after=since),
+            run_id=run_id,
+            code_map=academy.code_map,
+            watermark_before=watermark,
+        )
+    return {
+        "batch_id": str(result.batch_id),
+        "academy_id": academy.id,
+        "stream": kind.value,
+        "rows_landed": result.rows,
+        "updated_after": since.isoformat() if since else None,
+        "watermark": result.watermark.isoformat() if result.watermark else None,
+    }
+
+
+def audit_stream(*, batch_id: str) -> Summary:
+    """Audit a landed batch; a blocked batch raises BatchBlocked naming the problems."""
+    result = audit(engine=_engine(), batch_id=uuid.UUID(batch_id))
+    summary = {
+        "batch_id": batch_id,
+        "status": result.status,
+        "rows_quarantined": result.quarantined,
+        "problems": result.problems,
+    }
+    if result.blocked:
+        raise BatchBlocked(f"batch {batch_id} blocked: " + "; ".join(result.problems))
+    return summary
+
+
+def publish_stream(*, batch_id: str) -> Summary:
+    """Publish an audited batch and advance its watermark in the same transaction."""
+    result = publish(engine=_engine(), batch_id=uuid.UUID(batch_id))
+    return {
+        "batch_id": batch_id,
+        "status": result.status,
+        "rows_published": result.rows_published,
+        "watermark": result.watermark.isoformat() if result.watermark else None,
+    }
+
+
+def build_warehouse(*, select: str | None = None) -> Summary:
+    """Run ``dbt build`` over the marts (optionally a selection) against the warehouse."""
+    from trustdata.warehouse.dbt import run_dbt
+
+    args = ["build"] + (["--select", select] if select else [])
+    run_dbt(args, url=warehouse_url())
+    return {"dbt": " ".join(args), "status": "success"}

@@ -1,0 +1,1 @@
+"""Extract -> land -> audit -> publish: plain functions over one (academy, stream) batch."""

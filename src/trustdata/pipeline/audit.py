@@ -1,0 +1,180 @@
+"""Audit: check a landed batch in staging before it may be published.
+
+Each check is set-based SQL over the staging table (or a small Python pass over pupils, whose
+UPN check letter needs code), returns its failing rows' keys, and has a severity:
+``error`` blocks the batch; ``warn`` quarantines the failing rows and lets the rest publish.
+Failing rows are copied to ``meta.quarantine`` with the check's reason before they leave staging,
+so nothing is dropped. Messages carry counts and codes, never pupil data.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, and_, exists, func, literal, select
+
+from trustdata.adapters.base import Stream
+from trustdata.domain.upn import upn_problem
+from trustdata.pipeline.batches import BatchStatus, get_batch, set_status
+from trustdata.warehouse.tables import attendance_landing, pupils, pupils_landing, quarantine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AuditResult:
+    """The outcome of auditing one batch."""
+
+    batch_id: uuid.UUID
+    status: str
+    quarantined: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        """True when an error-severity check failed and the batch must not publish."""
+        return self.status == BatchStatus.BLOCKED
+
+
+def _quarantine(
+    conn: Connection,
+    *,
+    batch_id: uuid.UUID,
+    stream: Stream,
+    check: str,
+    severity: str,
+    reason: str,
+    condition: object,
+) -> int:
+    """Move staging rows matching ``condition`` into meta.quarantine, with the reason."""
+    table = pupils_landing if stream is Stream.PUPILS else attendance_landing
+    where = and_(table.c.batch_id == batch_id, condition)  # type: ignore[arg-type]
+    record = func.to_jsonb(table.table_valued())
+    moved = conn.execute(
+        quarantine.insert().from_select(
+            ["batch_id", "academy_id", "stream", "check_name", "severity", "reason", "record"],
+            select(
+                table.c.batch_id,
+                table.c.academy_id,
+                literal(stream.value),
+                literal(check),
+                literal(severity),
+                literal(reason),
+                record,
+            ).where(where),
+        )
+    ).rowcount
+    if severity == "warn":
+        conn.execute(table.delete().where(where))
+    return int(moved or 0)
+
+
+def _audit_pupils(conn: Connection, batch_id: uuid.UUID, result: AuditResult, rows: int) -> None:
+    if rows == 0:
+        result.problems.append("error: the MIS returned no pupils; an empty roll is not published")
+        result.status = BatchStatus.BLOCKED
+        return
+    staged = conn.execute(
+        select(pupils_landing.c.mis_id, pupils_landing.c.upn).where(
+            pupils_landing.c.batch_id == batch_id
+        )
+    ).all()
+    invalid = [mis_id for mis_id, upn in staged if upn is None or upn_problem(upn) is not None]
+    if invalid:
+        moved = _quarantine(
+            conn,
+            batch_id=batch_id,
+            stream=Stream.PUPILS,
+            check="upn_valid",
+            severity="warn",
+            reason="UPN missing, badly formed or with a wrong check letter",
+            condition=pupils_landing.c.mis_id.in_(invalid),
+        )
+        result.quarantined += moved
+        result.problems.append(f"warn: {moved} pupils without a valid UPN quarantined")
+    by_upn = Counter(upn for mis_id, upn in staged if mis_id not in set(invalid))
+    twice = [upn for upn, count in by_upn.items() if count > 1]
+    if twice:
+        moved = _quarantine(
+            conn,
+            batch_id=batch_id,
+            stream=Stream.PUPILS,
+            check="upn_unique",
+            severity="warn",
+            reason="the same UPN is on two MIS pupil records",
+            condition=pupils_landing.c.upn.in_(twice),
+        )
+        result.quarantined += moved
+        result.problems.append(f"warn: {moved} pupil records share a UPN; quarantined")
+
+
+def _audit_attendance(
+    conn: Connection, batch_id: uuid.UUID, academy_id: str, result: AuditResult
+) -> None:
+    unmapped = conn.execute(
+        select(attendance_landing.c.source_code, func.count())
+        .where(attendance_landing.c.batch_id == batch_id, attendance_landing.c.code.is_(None))
+        .group_by(attendance_landing.c.source_code)
+        .order_by(attendance_landing.c.source_code)
+    ).all()
+    if unmapped:
+        listed = ", ".join(f"{code!r} x {count}" for code, count in unmapped)
+        result.quarantined += _quarantine(
+            conn,
+            batch_id=batch_id,
+            stream=Stream.ATTENDANCE,
+            check="code_valid_on_date",
+            severity="error",
+            reason="code not mapped to a national code in force on the mark's date",
+            condition=attendance_landing.c.code.is_(None),
+        )
+        result.problems.append(
+            f"error: attendance codes not valid on their marks' dates: {listed} "
+            "(map MIS sub-codes in the academy's code_map, or correct the register)"
+        )
+        result.status = BatchStatus.BLOCKED
+    bad_session = ~attendance_landing.c.session.in_(("AM", "PM"))
+    known_pupil = exists().where(
+        pupils.c.academy_id == academy_id, pupils.c.mis_id == attendance_landing.c.mis_pupil_id
+    )
+    for check, reason, condition in (
+        ("session_am_pm", "session is not AM or PM", bad_session),
+        ("pupil_known", "mark for a pupil not on the academy's published roll", ~known_pupil),
+    ):
+        moved = _quarantine(
+            conn,
+            batch_id=batch_id,
+            stream=Stream.ATTENDANCE,
+            check=check,
+            severity="warn",
+            reason=reason,
+            condition=condition,
+        )
+        if moved:
+            result.quarantined += moved
+            result.problems.append(f"warn: {moved} marks quarantined: {reason}")
+
+
+def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
+    """Run the checks on a landed batch and record the outcome on the batch."""
+    with engine.begin() as conn:
+        batch = get_batch(conn, batch_id, lock=True)
+        if batch.status not in (BatchStatus.LANDED, BatchStatus.AUDITED):
+            raise ValueError(f"batch {batch_id} is {batch.status}; only a landed batch is audited")
+        result = AuditResult(batch_id, BatchStatus.AUDITED)
+        if batch.stream == Stream.PUPILS.value:
+            _audit_pupils(conn, batch_id, result, batch.rows_landed)
+        else:
+            _audit_attendance(conn, batch_id, batch.academy_id, result)
+        set_status(
+            conn,
+            batch_id,
+            result.status,
+            rows_quarantined=result.quarantined,
+            message="; ".join(result.problems) or None,
+        )
+    log.info("audited batch %s: %s, %d quarantined", batch_id, result.status, result.quarantined)
+    return result

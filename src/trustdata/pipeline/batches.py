@@ -1,0 +1,85 @@
+"""Batch bookkeeping in ``meta.batches`` and the per-(academy, stream) watermark."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from trustdata.warehouse.tables import batches, watermarks
+
+
+class BatchStatus:
+    """The states a batch moves through (a str constant each, as stored)."""
+
+    LANDING = "landing"
+    LANDED = "landed"
+    AUDITED = "audited"
+    BLOCKED = "blocked"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    DISCARDED = "discarded"
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One landed extract of one academy's stream."""
+
+    batch_id: uuid.UUID
+    academy_id: str
+    stream: str
+    status: str
+    rows_landed: int
+    watermark_after: datetime | None
+
+
+def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
+    """Read a batch row; ``lock`` takes a row lock so two publishers cannot race."""
+    query = select(
+        batches.c.batch_id,
+        batches.c.academy_id,
+        batches.c.stream,
+        batches.c.status,
+        batches.c.rows_landed,
+        batches.c.watermark_after,
+    ).where(batches.c.batch_id == batch_id)
+    row = conn.execute(query.with_for_update() if lock else query).one_or_none()
+    if row is None:
+        raise LookupError(f"no batch {batch_id} in meta.batches")
+    return Batch(*row)
+
+
+def set_status(conn: Connection, batch_id: uuid.UUID, status: str, **values: Any) -> None:
+    """Move a batch to ``status``, recording any counts or message given."""
+    conn.execute(
+        update(batches).where(batches.c.batch_id == batch_id).values(status=status, **values)
+    )
+
+
+def read_watermark(conn: Connection, academy_id: str, stream: str) -> datetime | None:
+    """Return the last published watermark of (academy, stream), or None before the first."""
+    return conn.execute(
+        select(watermarks.c.watermark).where(
+            watermarks.c.academy_id == academy_id, watermarks.c.stream == stream
+        )
+    ).scalar_one_or_none()
+
+
+def advance_watermark(
+    conn: Connection, academy_id: str, stream: str, watermark: datetime, batch_id: uuid.UUID
+) -> None:
+    """Move the watermark forward (never back), inside the publishing transaction."""
+    statement = insert(watermarks).values(
+        academy_id=academy_id, stream=stream, watermark=watermark, batch_id=batch_id
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[watermarks.c.academy_id, watermarks.c.stream],
+            set_={"watermark": statement.excluded.watermark, "batch_id": batch_id},
+            where=watermarks.c.watermark < statement.excluded.watermark,
+        )
+    )

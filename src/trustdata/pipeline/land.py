@@ -1,0 +1,205 @@
+"""Land: stream an adapter's pages straight into a staging table with COPY.
+
+Memory stays flat whatever the size of the extract: each page is written to the COPY stream and
+dropped. The whole batch lands in one transaction, so a failure half-way leaves nothing behind
+but a ``failed`` batch record.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, insert, update
+
+from trustdata.adapters.base import Adapter, Page, Stream, Window
+from trustdata.domain.codes import CodeTable, national_code_table
+from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
+from trustdata.pipeline.batches import BatchStatus, set_status
+from trustdata.warehouse.engine import psycopg_conninfo
+from trustdata.warehouse.tables import attendance_landing, batches, pupils_landing
+
+log = logging.getLogger(__name__)
+
+_PUPIL_COLUMNS = ("batch_id", "academy_id", *PupilRecord._fields)
+_MARK_COLUMNS = (
+    "batch_id",
+    "academy_id",
+    "mis_mark_id",
+    "mis_pupil_id",
+    "mark_date",
+    "session",
+    "source_code",
+    "code",
+    "source_updated_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LandResult:
+    """What one landing wrote: the batch, its row count and the newest source timestamp."""
+
+    batch_id: uuid.UUID
+    rows: int
+    watermark: datetime | None
+
+
+def code_mapper(
+    code_map: dict[str, str], table: CodeTable | None = None
+) -> Callable[[str, date], str | None]:
+    """Return a function mapping (MIS code, mark date) to the national code in force, or None."""
+    table = table or national_code_table()
+    cache: dict[tuple[str, date], str | None] = {}
+
+    def map_code(source_code: str, day: date) -> str | None:
+        key = (source_code, day)
+        if key not in cache:
+            national = code_map.get(source_code, source_code)
+            found = table.lookup(national, day)
+            cache[key] = found.code if found else None
+        return cache[key]
+
+    return map_code
+
+
+def _pupil_rows(
+    batch_id: uuid.UUID, academy_id: str, records: Iterable[object]
+) -> Iterator[tuple[object, ...]]:
+    for record in records:
+        assert isinstance(record, PupilRecord)
+        yield (batch_id, academy_id, *record)
+
+
+def _mark_rows(
+    batch_id: uuid.UUID,
+    academy_id: str,
+    records: Iterable[object],
+    map_code: Callable[[str, date], str | None],
+) -> Iterator[tuple[object, ...]]:
+    for record in records:
+        assert isinstance(record, AttendanceMarkRecord)
+        yield (
+            batch_id,
+            academy_id,
+            record.mis_mark_id,
+            record.mis_pupil_id,
+            record.mark_date,
+            record.session,
+            record.source_code,
+            map_code(record.source_code, record.mark_date),
+            record.source_updated_at,
+        )
+
+
+def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
+    """Drop staged rows of earlier unpublished batches of this (academy, stream).
+
+    A new landing supersedes them; they stay in meta.batches as ``discarded`` for the record.
+    """
+    table = pupils_landing if stream is Stream.PUPILS else attendance_landing
+    open_states = (
+        BatchStatus.LANDING,
+        BatchStatus.LANDED,
+        BatchStatus.AUDITED,
+        BatchStatus.BLOCKED,
+    )
+    with engine.begin() as conn:
+        stale = [
+            row.batch_id
+            for row in conn.execute(
+                batches.select().where(
+                    batches.c.academy_id == academy_id,
+                    batches.c.stream == stream.value,
+                    batches.c.status.in_(open_states),
+                )
+            )
+        ]
+        if stale:
+            conn.execute(table.delete().where(table.c.batch_id.in_(stale)))
+            conn.execute(
+                update(batches)
+                .where(batches.c.batch_id.in_(stale))
+                .values(status=BatchStatus.DISCARDED, message="superseded by a newer landing")
+            )
+    return len(stale)
+
+
+def land(
+    *,
+    engine: Engine,
+    adapter: Adapter[Any],
+    academy_id: str,
+    stream: Stream,
+    window: Window,
+    run_id: str | None = None,
+    code_map: dict[str, str] | None = None,
+    watermark_before: datetime | None = None,
+) -> LandResult:
+    """Fetch ``stream`` for ``window`` and COPY every record into staging as a new batch."""
+    discard_unpublished(engine, academy_id, stream)
+    batch_id = uuid.uuid4()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(batches).values(
+                batch_id=batch_id,
+                academy_id=academy_id,
+                stream=stream.value,
+                run_id=run_id,
+                status=BatchStatus.LANDING,
+                updated_after=window.updated_after,
+                watermark_before=watermark_before,
+            )
+        )
+    try:
+        rows, watermark = _copy_pages(
+            engine, batch_id, academy_id, stream, adapter.fetch(stream, window), code_map or {}
+        )
+    except Exception as exc:
+        with engine.begin() as conn:
+            set_status(conn, batch_id, BatchStatus.FAILED, message=f"landing failed: {exc}"[:500])
+        raise
+    with engine.begin() as conn:
+        set_status(conn, batch_id, BatchStatus.LANDED, rows_landed=rows, watermark_after=watermark)
+    log.info("landed %s %s: batch %s, %d rows", academy_id, stream.value, batch_id, rows)
+    return LandResult(batch_id, rows, watermark)
+
+
+def _copy_pages(
+    engine: Engine,
+    batch_id: uuid.UUID,
+    academy_id: str,
+    stream: Stream,
+    pages: Iterator[Page],
+    code_map: dict[str, str],
+) -> tuple[int, datetime | None]:
+    table = pupils_landing if stream is Stream.PUPILS else attendance_landing
+    columns: tuple[str, ...] = _PUPIL_COLUMNS if stream is Stream.PUPILS else _MARK_COLUMNS
+    map_code = code_mapper(code_map)
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(str(table.schema), table.name),
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+    )
+    rows = 0
+    watermark: datetime | None = None
+    with psycopg.connect(
+        psycopg_conninfo(engine.url.render_as_string(hide_password=False))
+    ) as conn:
+        with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for page in pages:
+                if stream is Stream.PUPILS:
+                    page_rows = _pupil_rows(batch_id, academy_id, page.records)
+                else:
+                    page_rows = _mark_rows(batch_id, academy_id, page.records, map_code)
+                for row in page_rows:
+                    copy.write_row(row)
+                rows += len(page.records)
+                if page.watermark is not None and (watermark is None or page.watermark > watermark):
+                    watermark = page.watermark
+        conn.commit()
+    return rows, watermark
