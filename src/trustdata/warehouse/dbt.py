@@ -3,6 +3,10 @@
 dbt reads its connection from the ``TRUSTDATA_DBT_*`` environment variables that
 ``transforms/profiles.yml`` names; this module derives them from the warehouse's SQLAlchemy URL,
 so the pipeline keeps one connection setting.
+
+dbt runs in-process through ``dbtRunner``. Successive runs against different databases in one
+process work (the tests do this); dbt does leave its own stdout/file loggers and a stderr
+handler on the root logger behind, which an already-configured host (Airflow) keeps using.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ _FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 class DbtRunError(RuntimeError):
     """A dbt command failed; ``failed_nodes`` names the models, seeds and tests that failed."""
 
-    def __init__(self, command: list[str], failed_nodes: list[str], cause: str | None) -> None:
+    def __init__(
+        self, command: list[str], failed_nodes: list[str], cause: str | None, log_dir: Path
+    ) -> None:
         self.failed_nodes = failed_nodes
+        # Node ids only: dbt's test output holds counts, never the failing rows (pupil data).
         detail = ", ".join(failed_nodes) if failed_nodes else (cause or "no node reported")
-        super().__init__(f"dbt {' '.join(command)} failed: {detail}")
+        super().__init__(f"dbt {' '.join(command)} failed: {detail} (log: {log_dir}/dbt.log)")
 
 
 def dbt_env(url: str) -> dict[str, str]:
@@ -37,7 +44,8 @@ def dbt_env(url: str) -> dict[str, str]:
     """
     parsed = make_url(url)
     query_host = parsed.query.get("host")
-    host = parsed.host or (query_host if isinstance(query_host, str) else None)
+    # As in psycopg, ?host= wins over the authority part.
+    host = query_host if isinstance(query_host, str) else parsed.host
     if not host or not parsed.database:
         raise ValueError("the warehouse URL needs a host (or ?host=socket-dir) and a database")
     return {
@@ -81,6 +89,7 @@ def run_dbt(
     """
     project = project_dir or PROJECT_DIR
     work = data_dir or project
+    # Environment rather than --target-path/--log-path: every dbt subcommand honours these.
     env = dbt_env(url) | {
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
@@ -93,4 +102,4 @@ def run_dbt(
     results = getattr(outcome.result, "results", None) or []
     failed = [result.node.unique_id for result in results if str(result.status) in _FAILED_STATUSES]
     cause = str(outcome.exception) if outcome.exception is not None else None
-    raise DbtRunError(command, failed, cause)
+    raise DbtRunError(command, failed, cause, work / "logs")

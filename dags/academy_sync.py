@@ -1,0 +1,98 @@
+"""One DAG per academy, generated from the trust config: extract -> land -> audit -> publish.
+
+Wiring only: each task calls ``trustdata.orchestration`` with primitives and returns its small
+JSON summary. Reading the trust config file is the only work done at import time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Asset, Connection, get_current_context, task
+
+from trustdata import orchestration
+from trustdata.config.settings import get_settings
+from trustdata.config.trust import Academy, load_trust_config
+
+STREAMS = ("pupils", "attendance")
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "data-team",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=2),
+}
+
+
+def raw_asset(academy_id: str, stream: str) -> Asset:
+    """The asset a publish task updates: one academy's published stream."""
+    return Asset(name=f"raw_{stream}_{academy_id}", uri=f"trustdata://raw/{stream}/{academy_id}")
+
+
+def _secret(conn_id: str) -> str:
+    return str(Connection.get(conn_id).password or "")
+
+
+def _doc(academy: Academy) -> str:
+    return (
+        f"### {academy.name}\n\nURN {academy.urn}, {academy.phase.value}, hub `{academy.hub}`, "
+        f"MIS adapter `{academy.adapter.kind}`.\n\nFor each stream: **land** pulls what changed "
+        f"since the published watermark (attendance re-reads the last {academy.lookback_days} "
+        "days, since registers are corrected after the fact) and COPYs it into staging; "
+        "**audit** checks the batch and quarantines failing rows with reasons; **publish** "
+        "moves it into `raw` and advances the watermark in one transaction. A blocked batch "
+        "fails its audit task: see `meta.batches.message` and `meta.quarantine`."
+    )
+
+
+def build_academy_dag(academy: Academy) -> DAG:
+    """Build the sync DAG of one academy."""
+    with DAG(
+        dag_id=f"academy_{academy.id}",
+        schedule=academy.schedule,
+        start_date=datetime(2025, 9, 1),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["trustdata", "academy", f"hub:{academy.hub}", f"mis:{academy.adapter.kind}"],
+        doc_md=_doc(academy),
+    ) as dag:
+
+        @task
+        def prepare() -> dict[str, Any]:
+            return orchestration.prepare_warehouse()
+
+        ready = prepare()
+        published: dict[str, Any] = {}
+        for stream in STREAMS:
+
+            @task(task_id=f"land_{stream}")
+            def land(stream: str = stream) -> dict[str, Any]:
+                run_id = get_current_context()["run_id"]
+                return orchestration.land_stream(
+                    academy_id=academy.id, stream=stream, run_id=run_id, connection_lookup=_secret
+                )
+
+            @task(task_id=f"audit_{stream}")
+            def audit(landed: dict[str, Any]) -> dict[str, Any]:
+                return orchestration.audit_stream(batch_id=landed["batch_id"])
+
+            @task(task_id=f"publish_{stream}", outlets=[raw_asset(academy.id, stream)])
+            def publish(audited: dict[str, Any]) -> dict[str, Any]:
+                return orchestration.publish_stream(batch_id=audited["batch_id"])
+
+            landed = land()
+            ready >> landed
+            audited = audit(landed)
+            published[stream] = publish(audited)
+            if stream == "attendance":
+                # Marks are keyed to pupils by UPN, so the roll must be published first.
+                published["pupils"] >> audited
+    return dag
+
+
+for _academy in load_trust_config(get_settings().trust_config).academies:
+    globals()[f"academy_{_academy.id}"] = build_academy_dag(_academy)

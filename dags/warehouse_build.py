@@ -1,0 +1,54 @@
+"""Warehouse build: dbt over the published raw data, when new attendance lands.
+
+Scheduled on the academies' published-attendance assets (data-aware), with a nightly
+time-based fallback so the marts are rebuilt even on a day no feed published.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, task
+from airflow.sdk.definitions.asset import AssetAny
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from academy_sync import raw_asset
+from trustdata import orchestration
+from trustdata.config.settings import get_settings
+from trustdata.config.trust import load_trust_config
+
+_academies = load_trust_config(get_settings().trust_config).academies
+
+with DAG(
+    dag_id="warehouse_build",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("30 5 * * *", timezone="Europe/London"),
+        assets=AssetAny(
+            *(raw_asset(a.id, s) for a in _academies for s in ("pupils", "attendance"))
+        ),
+    ),
+    start_date=datetime(2025, 9, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "data-team", "retries": 1, "retry_delay": timedelta(minutes=5)},
+    tags=["trustdata", "warehouse", "dbt"],
+    doc_md=(
+        "### Warehouse build\n\nSyncs the trust's structure into `meta`, then runs `dbt build` "
+        "over `transforms/`: staging views, the intermediate models and the marts the read API "
+        "serves, with their tests. Runs when any academy publishes, and nightly at 05:30."
+    ),
+) as dag:
+
+    @task
+    def prepare() -> dict[str, Any]:
+        """Migrate the pipeline's schemas and write the trust structure into meta."""
+        return orchestration.prepare_warehouse()
+
+    @task
+    def dbt_build(_: dict[str, Any]) -> dict[str, Any]:
+        """Run dbt build: staging, intermediate and marts, with their tests."""
+        return orchestration.build_warehouse()
+
+    dbt_build(prepare())

@@ -1,0 +1,1 @@
+"""The read API over the warehouse marts (and, later, the intake for MIS events)."""

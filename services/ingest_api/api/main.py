@@ -1,0 +1,11 @@
+"""The versioned API router."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ingest_api.api.routes import academies, attendance
+
+api_router = APIRouter()
+api_router.include_router(academies.router)
+api_router.include_router(attendance.router)

@@ -1,0 +1,1 @@
+"""Configuration and database session of the API."""

@@ -1,0 +1,64 @@
+"""Queries the routes run: keyword-only, bound parameters, one function per question."""
+
+from __future__ import annotations
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from ingest_api.models import AcademyPublic, AttendanceGap
+from trustdata.warehouse.tables import academies
+
+
+def attendance_gap(
+    session: Session, *, level: str, unit_id: str, academic_year: str | None
+) -> AttendanceGap | None:
+    """The gap row of one unit for a year (the latest year when none is given)."""
+    query = select(AttendanceGap).where(
+        AttendanceGap.level == level, AttendanceGap.unit_id == unit_id
+    )
+    if academic_year is not None:
+        query = query.where(AttendanceGap.academic_year == academic_year)
+    query = query.order_by(col(AttendanceGap.academic_year_start).desc()).limit(1)
+    return session.exec(query).first()
+
+
+def years_available(session: Session, *, level: str, unit_id: str) -> list[str]:
+    """The academic years the mart holds for a unit, newest first."""
+    query = (
+        select(AttendanceGap.academic_year)
+        .where(AttendanceGap.level == level, AttendanceGap.unit_id == unit_id)
+        .order_by(col(AttendanceGap.academic_year_start).desc())
+    )
+    return list(session.exec(query).all())
+
+
+def list_academies(session: Session) -> list[AcademyPublic]:
+    """Every academy in the trust config, by id."""
+    rows = session.connection().execute(
+        sa_select(
+            academies.c.academy_id,
+            academies.c.name,
+            academies.c.urn,
+            academies.c.phase,
+            academies.c.hub_id,
+        ).order_by(academies.c.academy_id)
+    )
+    return [
+        AcademyPublic(id=r.academy_id, name=r.name, urn=r.urn, phase=r.phase, hub_id=r.hub_id)
+        for r in rows
+    ]
+
+
+def unit_exists(session: Session, *, level: str, unit_id: str) -> bool:
+    """True when the trust config knows this academy, hub or trust."""
+    from trustdata.warehouse.tables import hubs, trust
+
+    table, column = {
+        "academy": (academies, academies.c.academy_id),
+        "hub": (hubs, hubs.c.hub_id),
+        "trust": (trust, trust.c.trust_id),
+    }[level]
+    found = session.connection().execute(
+        sa_select(column).select_from(table).where(column == unit_id)
+    )
+    return found.first() is not None

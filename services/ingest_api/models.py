@@ -1,0 +1,107 @@
+"""SQLModel models: the marts the API reads, and the public shapes it returns."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlmodel import Field, SQLModel
+
+COHORT = (
+    "pupils of compulsory school age (5 to 15 on 31 August before the academic year), "
+    "leavers included"
+)
+DISADVANTAGED = (
+    "eligible for free school meals in the last six years (FSM6), looked after (CLA) or "
+    "previously looked after (PLAC); service children are not counted as disadvantaged"
+)
+
+
+class AttendanceGap(SQLModel, table=True):
+    """A row of ``marts.mart_attendance_gap``: one unit (academy, hub, trust) and year."""
+
+    __tablename__ = "mart_attendance_gap"
+    __table_args__ = {"schema": "marts"}
+
+    level: str = Field(primary_key=True)
+    unit_id: str = Field(primary_key=True)
+    academic_year: str = Field(primary_key=True)
+    unit_name: str
+    academic_year_start: int
+    disadvantaged_pupils: int
+    other_pupils: int
+    disadvantaged_possible_sessions: int
+    disadvantaged_attended_sessions: int
+    other_possible_sessions: int
+    other_attended_sessions: int
+    disadvantaged_attendance_rate: Decimal | None
+    other_attendance_rate: Decimal | None
+    attendance_gap_pp: Decimal | None
+
+
+class GroupAttendancePublic(SQLModel):
+    """Attendance of one pupil group."""
+
+    pupils: int
+    possible_sessions: int
+    attended_sessions: int
+    attendance_rate: float | None = Field(description="Percentage of possible sessions attended")
+
+
+class AttendanceGapPublic(SQLModel):
+    """Attendance of disadvantaged pupils and of others, and the gap, for one unit and year."""
+
+    level: str = Field(description="academy, hub or trust")
+    id: str
+    name: str
+    academic_year: str = Field(schema_extra={"examples": ["2025-26"]})
+    disadvantaged: GroupAttendancePublic
+    other: GroupAttendancePublic
+    gap_percentage_points: float | None = Field(
+        description="Disadvantaged attendance rate minus others' (negative: disadvantaged lower)"
+    )
+    cohort: str = COHORT
+    disadvantaged_definition: str = DISADVANTAGED
+
+    @classmethod
+    def from_row(cls, row: AttendanceGap) -> AttendanceGapPublic:
+        """Shape a mart row for the API."""
+
+        def rate(value: Decimal | None) -> float | None:
+            return None if value is None else float(value)
+
+        return cls(
+            level=row.level,
+            id=row.unit_id,
+            name=row.unit_name,
+            academic_year=row.academic_year,
+            disadvantaged=GroupAttendancePublic(
+                pupils=row.disadvantaged_pupils,
+                possible_sessions=row.disadvantaged_possible_sessions,
+                attended_sessions=row.disadvantaged_attended_sessions,
+                attendance_rate=rate(row.disadvantaged_attendance_rate),
+            ),
+            other=GroupAttendancePublic(
+                pupils=row.other_pupils,
+                possible_sessions=row.other_possible_sessions,
+                attended_sessions=row.other_attended_sessions,
+                attendance_rate=rate(row.other_attendance_rate),
+            ),
+            gap_percentage_points=rate(row.attendance_gap_pp),
+        )
+
+
+class AcademyPublic(SQLModel):
+    """An academy of the trust."""
+
+    id: str
+    name: str
+    urn: str
+    phase: str
+    hub_id: str
+
+
+class AcademiesPublic(SQLModel):
+    """The trust's academies."""
+
+    data: list[AcademyPublic]
+    count: int

@@ -1,0 +1,56 @@
+"""The environment an Airflow process of the quick start runs with.
+
+Airflow's metadata database lives in the same PostgreSQL as the warehouse (database
+``airflow``), its home under the data dir, and its DAGs in the repository's ``dags/``. Values
+the user already set (``AIRFLOW__...``) win.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from trustdata.config.settings import PROJECT_ROOT, Settings
+from trustdata.warehouse.embedded import ensure_database
+
+
+def airflow_environment(settings: Settings, warehouse: str) -> dict[str, str]:
+    """Return os.environ plus the quick start's Airflow settings."""
+    env = dict(os.environ)
+    metadata_url = make_url(warehouse).set(database="airflow").render_as_string(hide_password=False)
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env:
+        ensure_database(metadata_url)
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata_url
+        # Airflow would otherwise derive an asyncpg URL; psycopg 3 serves both sides.
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = (
+            make_url(metadata_url)
+            .set(drivername="postgresql+psycopg_async")
+            .render_as_string(hide_password=False)
+        )
+    home = settings.data_dir / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "60",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "TRUSTDATA_WAREHOUSE_URL": warehouse,
+        "TRUSTDATA_TRUST_CONFIG": str(settings.trust_config),
+        "TRUSTDATA_DATA_DIR": str(settings.data_dir),
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    # Task processes must import the project and the DAG folder's helpers.
+    paths = [str(PROJECT_ROOT / "dags"), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+def airflow_command(*args: str) -> list[str]:
+    """The ``airflow`` CLI of this environment, with ``args``."""
+    return [str(Path(sys.executable).with_name("airflow")), *args]

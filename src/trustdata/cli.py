@@ -1,0 +1,143 @@
+"""The ``trustdata`` command line: check the config, run the quick start, run Airflow.
+
+trustdata check-config            validate the trust config, write nothing
+trustdata warehouse               start/migrate the warehouse and print its URL
+trustdata sync ACADEMY [--full]   run one academy's streams without Airflow
+trustdata build                   run dbt over the warehouse
+trustdata airflow ARGS...         the airflow CLI on the quick-start setup
+trustdata demo                    the whole demo: sandbox MIS, DAG runs, dbt, API
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trustdata.config.settings import get_settings
+from trustdata.config.trust import ConfigError, TrustConfig, load_trust_config
+from trustdata.orchestration.credentials import CredentialError
+
+log = logging.getLogger("trustdata")
+
+
+def _config(args: argparse.Namespace) -> TrustConfig:
+    path = Path(args.config) if args.config else get_settings().trust_config
+    return load_trust_config(path)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the trust config; print a one-line summary."""
+    config = _config(args)
+    print(f"ok: trust {config.id}: {len(config.hubs)} hubs, {len(config.academies)} academies")
+    return 0
+
+
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    """Start (embedded) or reach the warehouse, migrate it, sync the trust structure."""
+    from trustdata import orchestration
+    from trustdata.warehouse.engine import warehouse_url
+
+    _config(args)
+    orchestration.prepare_warehouse(config_path=args.config)
+    print(warehouse_url())
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Land, audit and publish both streams of one academy, in process."""
+    from trustdata import orchestration
+
+    _config(args).academy(args.academy)
+    orchestration.prepare_warehouse(config_path=args.config)
+    for stream in ("pupils", "attendance"):
+        landed = orchestration.land_stream(
+            academy_id=args.academy, stream=stream, config_path=args.config, full=args.full
+        )
+        audited = orchestration.audit_stream(batch_id=landed["batch_id"])
+        published = orchestration.publish_stream(batch_id=landed["batch_id"])
+        print(json.dumps({**landed, **audited, **published}))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Run dbt build over the warehouse."""
+    from trustdata import orchestration
+
+    orchestration.prepare_warehouse(config_path=args.config)
+    print(json.dumps(orchestration.build_warehouse(select=args.select)))
+    return 0
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    """Run the airflow CLI with the quick start's environment (and keep the warehouse up)."""
+    from trustdata.airflow_env import airflow_command, airflow_environment
+    from trustdata.warehouse.engine import warehouse_url
+
+    settings = get_settings()
+    env = airflow_environment(settings, warehouse_url(settings))
+    return subprocess.call(airflow_command(*args.airflow_args), env=env)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo end to end (see ``trustdata.demo``)."""
+    from trustdata.demo import run_demo
+
+    return run_demo(
+        config_path=args.config,
+        serve=not args.no_serve,
+        api_port=args.api_port,
+        sandbox_port=args.sandbox_port,
+        scale=args.scale,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``trustdata`` command."""
+    parser = argparse.ArgumentParser(prog="trustdata", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", help="trust config file or folder (default: infra/trust.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check-config", help="validate the trust config").set_defaults(
+        func=cmd_check_config
+    )
+    sub.add_parser("warehouse", help="start/migrate the warehouse").set_defaults(func=cmd_warehouse)
+    sync = sub.add_parser("sync", help="sync one academy without Airflow")
+    sync.add_argument("academy")
+    sync.add_argument("--full", action="store_true", help="ignore the watermark: pull everything")
+    sync.set_defaults(func=cmd_sync)
+    build = sub.add_parser("build", help="run dbt build over the warehouse")
+    build.add_argument("--select", help="dbt node selection")
+    build.set_defaults(func=cmd_build)
+    airflow = sub.add_parser("airflow", help="airflow CLI on the quick-start setup")
+    airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    airflow.set_defaults(func=cmd_airflow)
+    demo = sub.add_parser("demo", help="run the demo trust end to end")
+    demo.add_argument("--no-serve", action="store_true", help="stop after the build")
+    demo.add_argument("--api-port", type=int, default=8000)
+    demo.add_argument("--sandbox-port", type=int, default=8765)
+    demo.add_argument("--scale", type=float, default=1.0, help="sandbox pupil-count multiplier")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trustdata`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except (ConfigError, CredentialError, KeyError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
