@@ -41,7 +41,9 @@ from trustdata.warehouse.tables import (
 
 log = logging.getLogger(__name__)
 
-_PUPIL_DATA = [c.name for c in pupils_landing.columns if c.name not in ("batch_id", "academy_id")]
+_PUPIL_DATA = [
+    c.name for c in pupils_landing.columns if c.name not in ("batch_id", "academy_id", "upn")
+]
 _MARK_KEY = ("academy_id", "upn", "mark_date", "session")
 _MARK_DATA = ["code", "source_code", "mis_mark_id", "source_updated_at"]
 
@@ -74,12 +76,17 @@ def _newer_and_different(
 
 def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> int:
     latest = (
-        select(pupils_landing.c.academy_id, *(pupils_landing.c[c] for c in _PUPIL_DATA))
+        select(
+            pupils_landing.c.academy_id,
+            pupils_landing.c.upn,
+            *(pupils_landing.c[c] for c in _PUPIL_DATA),
+            literal(batch_id).label("batch_id"),
+        )
         .where(pupils_landing.c.batch_id == batch_id)
         .distinct(pupils_landing.c.upn)
         .order_by(pupils_landing.c.upn, pupils_landing.c.source_updated_at.desc().nulls_last())
     )
-    statement = insert(pupils).from_select(["academy_id", *_PUPIL_DATA], latest)
+    statement = insert(pupils).from_select(["academy_id", "upn", *_PUPIL_DATA, "batch_id"], latest)
     statement = statement.on_conflict_do_update(
         index_elements=[pupils.c.academy_id, pupils.c.upn],
         set_={
@@ -149,7 +156,8 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID) -> int:
     _keep_superseded(conn, incoming, batch_id)
     columns = [*_MARK_KEY, *_MARK_DATA]
     statement = insert(attendance_marks).from_select(
-        columns, select(*(incoming.c[c] for c in columns))
+        [*columns, "batch_id"],
+        select(*(incoming.c[c] for c in columns), literal(batch_id).label("batch_id")),
     )
     statement = statement.on_conflict_do_update(
         index_elements=[attendance_marks.c[c] for c in _MARK_KEY],

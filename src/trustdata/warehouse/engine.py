@@ -40,4 +40,5 @@ def psycopg_conninfo(url: str) -> str:
 @cache
 def get_engine(url: str) -> Engine:
     """Return the (cached) SQLAlchemy engine for ``url``."""
-    return create_engine(url, pool_pre_ping=True, future=True)
+    # preserve_rowcount: the pipeline reports how many rows each INSERT ... SELECT moved.
+    return create_engine(url, pool_pre_ping=True).execution_options(preserve_rowcount=True)

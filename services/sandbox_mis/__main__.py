@@ -1,0 +1,35 @@
+"""Command line: ``python -m sandbox_mis [--host] [--port] [--scale] [--seed] [--dataset FILE]``.
+
+Prints the base URL and each school's id and token, then serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from sandbox_mis.app import BASE_PATH, create_app
+from sandbox_mis.dataset import generate, load
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments, build or load the dataset and serve it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox_mis", description="Serve the Wonde-shaped sandbox MIS."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--scale", type=float, default=1.0, help="pupil count multiplier")
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--dataset", help="serve this JSON dataset instead of generating one")
+    args = parser.parse_args(argv)
+    dataset = load(args.dataset) if args.dataset else generate(seed=args.seed, scale=args.scale)
+    print(f"Sandbox MIS at http://{args.host}:{args.port}{BASE_PATH}")
+    for school in dataset.schools:
+        print(f"  {school.id}  {school.name:<28}  token: {school.token}")
+    uvicorn.run(create_app(dataset), host=args.host, port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

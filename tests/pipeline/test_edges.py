@@ -1,0 +1,229 @@
+"""Edge cases of land -> audit -> publish, through the real pipeline and PostgreSQL.
+
+The MIS is the scripted fake behind an injected transport (the MIS is outside the machine).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from tests.fakes import TOKEN, FakeWonde, fake_trust_config, mark, student
+from trustdata import orchestration
+from trustdata.adapters.base import AdapterError
+from trustdata.pipeline.publish import BatchBlocked
+from trustdata.warehouse.tables import (
+    attendance_landing,
+    attendance_marks,
+    attendance_marks_superseded,
+    batches,
+    pupils,
+    quarantine,
+    watermarks,
+)
+
+ACADEMY = "fakeacademy"
+MON, TUE = date(2025, 9, 8), date(2025, 9, 9)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> str:
+    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
+    path = fake_trust_config(tmp_path)
+    orchestration.prepare_warehouse(config_path=path)
+    return path
+
+
+def sync(fake: FakeWonde, config: str, stream: str) -> dict[str, Any]:
+    landed = orchestration.land_stream(
+        academy_id=ACADEMY, stream=stream, config_path=config, transport=fake.transport()
+    )
+    audited = orchestration.audit_stream(batch_id=landed["batch_id"])
+    published = orchestration.publish_stream(batch_id=landed["batch_id"])
+    return {**landed, **audited, **published}
+
+
+def count(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def two_pupils() -> FakeWonde:
+    fake = FakeWonde(students=[student(1, fsm6=True), student(2)])
+    fake.marks = [
+        mark(f"B{n}", day, s, "/" if s == "AM" else "\\")
+        for n in (1, 2)
+        for day in (MON, TUE)
+        for s in ("AM", "PM")
+    ]
+    return fake
+
+
+def test_sync_then_rerun_changes_nothing(config: str, engine: Engine) -> None:
+    fake = two_pupils()
+    assert sync(fake, config, "pupils")["rows_published"] == 2
+    first = sync(fake, config, "attendance")
+    assert first["rows_landed"] == 8 and first["rows_published"] == 8
+    again = sync(fake, config, "attendance")
+    # The re-run reads the look-back window again and changes nothing.
+    assert again["updated_after"] is not None
+    assert again["rows_published"] == 0
+    assert count(engine, attendance_marks) == 8
+    assert count(engine, attendance_landing) == 0
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(watermarks.c.watermark).where(watermarks.c.stream == "attendance")
+        ).scalar_one()
+    assert stored.isoformat() == "2025-09-09T13:35:00+00:00"
+
+
+def test_marks_are_keyed_by_upn_not_mis_id(config: str, engine: Engine) -> None:
+    fake = two_pupils()
+    sync(fake, config, "pupils")
+    sync(fake, config, "attendance")
+    with engine.connect() as conn:
+        upns = set(conn.execute(select(attendance_marks.c.upn).distinct()).scalars())
+        roll = set(conn.execute(select(pupils.c.upn)).scalars())
+    assert upns == roll and all(len(u) == 13 for u in upns)
+
+
+def test_unmapped_code_blocks_the_batch_and_keeps_the_watermark(
+    config: str, engine: Engine
+) -> None:
+    fake = two_pupils()
+    sync(fake, config, "pupils")
+    fake.marks[0] = mark("B1", MON, "AM", "I9")
+    fake.marks[1] = mark("B1", MON, "PM", "I9")
+    landed = orchestration.land_stream(
+        academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
+    )
+    with pytest.raises(BatchBlocked, match=r"'I9' x 2 .*code_map"):
+        orchestration.audit_stream(batch_id=landed["batch_id"])
+    with pytest.raises(BatchBlocked):
+        orchestration.publish_stream(batch_id=landed["batch_id"])
+    assert count(engine, attendance_marks) == 0
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(watermarks).where(watermarks.c.stream == "attendance")).first()
+            is None
+        )
+        reasons = conn.execute(select(quarantine.c.check_name, quarantine.c.severity)).all()
+    assert reasons == [("code_valid_on_date", "error")] * 2
+
+
+def test_code_map_maps_mis_sub_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
+    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
+    path = fake_trust_config(tmp_path, code_map={"I9": "I"})
+    orchestration.prepare_warehouse(config_path=path)
+    fake = two_pupils()
+    fake.marks[0] = mark("B1", MON, "AM", "I9")
+    sync(fake, path, "pupils")
+    assert sync(fake, path, "attendance")["rows_published"] == 8
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(attendance_marks.c.code, attendance_marks.c.source_code).where(
+                attendance_marks.c.source_code == "I9"
+            )
+        ).one()
+    assert tuple(row) == ("I", "I9")
+
+
+def test_retired_code_after_2024_is_not_valid(config: str, engine: Engine) -> None:
+    fake = two_pupils()
+    sync(fake, config, "pupils")
+    fake.marks[0] = mark("B1", MON, "AM", "H")  # holiday code retired 19 Aug 2024
+    landed = orchestration.land_stream(
+        academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
+    )
+    with pytest.raises(BatchBlocked, match=r"'H' x 1"):
+        orchestration.audit_stream(batch_id=landed["batch_id"])
+
+
+def test_mark_for_unknown_pupil_is_quarantined_and_the_rest_publish(
+    config: str, engine: Engine
+) -> None:
+    fake = two_pupils()
+    sync(fake, config, "pupils")
+    fake.marks.append(mark("B99", MON, "AM", "/"))
+    result = sync(fake, config, "attendance")
+    assert result["rows_quarantined"] == 1 and result["rows_published"] == 8
+    with engine.connect() as conn:
+        check, record = conn.execute(select(quarantine.c.check_name, quarantine.c.record)).one()
+    assert check == "pupil_known" and record["mis_pupil_id"] == "B99"
+
+
+def test_invalid_upn_is_quarantined(config: str, engine: Engine) -> None:
+    fake = FakeWonde(students=[student(1), student(2, upn="B207000016049"), student(3, upn="")])
+    result = sync(fake, config, "pupils")
+    assert result["rows_published"] == 1 and result["rows_quarantined"] == 2
+
+
+def test_empty_roll_is_blocked(config: str, engine: Engine) -> None:
+    landed = orchestration.land_stream(
+        academy_id=ACADEMY, stream="pupils", config_path=config, transport=FakeWonde().transport()
+    )
+    with pytest.raises(BatchBlocked, match="no pupils"):
+        orchestration.audit_stream(batch_id=landed["batch_id"])
+
+
+def test_failure_mid_extract_leaves_nothing_half_landed(config: str, engine: Engine) -> None:
+    fake = two_pupils()
+    sync(fake, config, "pupils")
+    fake.fail_on_page = 2
+    with pytest.raises(AdapterError, match="not valid JSON"):
+        orchestration.land_stream(
+            academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
+        )
+    assert count(engine, attendance_landing) == 0
+    with engine.connect() as conn:
+        status = conn.execute(
+            select(batches.c.status).where(batches.c.stream == "attendance")
+        ).scalar_one()
+    assert status == "failed"
+    fake.fail_on_page = None
+    assert sync(fake, config, "attendance")["rows_published"] == 8
+
+
+def test_back_dated_correction_replaces_the_mark_and_keeps_the_old_one(
+    config: str, engine: Engine
+) -> None:
+    fake = two_pupils()
+    fake.marks[0] = mark("B1", MON, "AM", "N")
+    sync(fake, config, "pupils")
+    sync(fake, config, "attendance")
+    # Three days later the office records the reason: illness. Inside the 7-day look-back.
+    fake.marks[0] = mark("B1", MON, "AM", "I", updated="2025-09-11 10:00:00")
+    result = sync(fake, config, "attendance")
+    assert result["rows_published"] == 1
+    with engine.connect() as conn:
+        current = (
+            conn.execute(
+                select(attendance_marks.c.code).where(
+                    attendance_marks.c.mark_date == MON,
+                    attendance_marks.c.session == "AM",
+                    attendance_marks.c.source_code.in_(["I", "N"]),
+                )
+            )
+            .scalars()
+            .all()
+        )
+        old = conn.execute(select(attendance_marks_superseded.c.code)).scalars().all()
+    assert current == ["I"] and old == ["N"]
+
+
+def test_wrong_token_is_a_clear_error(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TD_FAKE_TOKEN", "wrong")
+    with pytest.raises(AdapterError, match="HTTP 401: the MIS rejected the credential") as caught:
+        orchestration.land_stream(
+            academy_id=ACADEMY,
+            stream="pupils",
+            config_path=config,
+            transport=two_pupils().transport(),
+        )
+    assert "wrong" not in str(caught.value)
