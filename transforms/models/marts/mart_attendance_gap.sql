@@ -1,0 +1,106 @@
+-- Attendance of disadvantaged pupils against other pupils, for each academy, hub and trust.
+-- One aggregate at academy grain, rolled up with GROUPING SETS so that hub and trust figures
+-- are sums of the same session counts (rates are ratios of sums, never averages of rates).
+-- Headline cohort only: pupils of compulsory school age, leavers included.
+with cohort as (
+    select
+        py.academy_id,
+        a.academy_name,
+        a.hub_id,
+        a.hub_name,
+        a.trust_id,
+        a.trust_name,
+        py.academic_year_start,
+        py.academic_year,
+        py.disadvantaged,
+        py.possible_sessions,
+        py.attended_sessions
+    from {{ ref('int_pupil_academic_year') }} as py
+    inner join {{ ref('stg_academies') }} as a
+        on py.academy_id = a.academy_id
+    where py.compulsory_school_age
+),
+
+academy_year as (
+    -- A pupil counts when they had at least one possible session: a pupil whose every mark
+    -- was "not possible" (e.g. dual registered, attending elsewhere) adds nothing to a rate.
+    select
+        academy_id, academy_name, hub_id, hub_name, trust_id, trust_name,
+        academic_year_start, academic_year,
+        count(*) filter (where disadvantaged and possible_sessions > 0) as disadvantaged_pupils,
+        count(*) filter (where not disadvantaged and possible_sessions > 0) as other_pupils,
+        coalesce(sum(possible_sessions) filter (where disadvantaged), 0)
+            as disadvantaged_possible_sessions,
+        coalesce(sum(attended_sessions) filter (where disadvantaged), 0)
+            as disadvantaged_attended_sessions,
+        coalesce(sum(possible_sessions) filter (where not disadvantaged), 0)
+            as other_possible_sessions,
+        coalesce(sum(attended_sessions) filter (where not disadvantaged), 0)
+            as other_attended_sessions
+    from cohort
+    group by
+        academy_id, academy_name, hub_id, hub_name, trust_id, trust_name,
+        academic_year_start, academic_year
+),
+
+rolled_up as (
+    select
+        case
+            when grouping(academy_id) = 0 then 'academy'
+            when grouping(hub_id) = 0 then 'hub'
+            else 'trust'
+        end as level,
+        case
+            when grouping(academy_id) = 0 then academy_id
+            when grouping(hub_id) = 0 then hub_id
+            else trust_id
+        end as unit_id,
+        case
+            when grouping(academy_id) = 0 then academy_name
+            when grouping(hub_id) = 0 then hub_name
+            else trust_name
+        end as unit_name,
+        academic_year,
+        academic_year_start,
+        -- Pupils are enrolments: a pupil at two academies in a year counts at each.
+        sum(disadvantaged_pupils)::bigint as disadvantaged_pupils,
+        sum(other_pupils)::bigint as other_pupils,
+        sum(disadvantaged_possible_sessions)::bigint as disadvantaged_possible_sessions,
+        sum(disadvantaged_attended_sessions)::bigint as disadvantaged_attended_sessions,
+        sum(other_possible_sessions)::bigint as other_possible_sessions,
+        sum(other_attended_sessions)::bigint as other_attended_sessions
+    from academy_year
+    group by grouping sets (
+        (academic_year_start, academic_year, trust_id, trust_name, hub_id, hub_name,
+            academy_id, academy_name),
+        (academic_year_start, academic_year, trust_id, trust_name, hub_id, hub_name),
+        (academic_year_start, academic_year, trust_id, trust_name)
+    )
+),
+
+rates as (
+    select
+        *,
+        100.0 * disadvantaged_attended_sessions
+            / nullif(disadvantaged_possible_sessions, 0) as disadvantaged_rate_exact,
+        100.0 * other_attended_sessions / nullif(other_possible_sessions, 0) as other_rate_exact
+    from rolled_up
+)
+
+select
+    level,
+    unit_id,
+    unit_name,
+    academic_year,
+    academic_year_start,
+    disadvantaged_pupils,
+    other_pupils,
+    disadvantaged_possible_sessions,
+    disadvantaged_attended_sessions,
+    other_possible_sessions,
+    other_attended_sessions,
+    round(disadvantaged_rate_exact, 2) as disadvantaged_attendance_rate,
+    round(other_rate_exact, 2) as other_attendance_rate,
+    -- From the unrounded rates, so the gap is not off by a rounding step.
+    round(disadvantaged_rate_exact - other_rate_exact, 2) as attendance_gap_pp
+from rates
