@@ -6,6 +6,7 @@ JSON summary. Reading the trust config file is the only work done at import time
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,12 +15,14 @@ from airflow.sdk import DAG, Asset, Connection, get_current_context, task
 from trustdata import orchestration
 from trustdata.config.settings import get_settings
 from trustdata.config.trust import Academy, load_trust_config
+from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
 
 STREAMS = ("pupils", "attendance")
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-team",
-    "retries": 2,
+    # The quick start's demo sets 0 so a broken run fails in seconds, not after retries.
+    "retries": int(os.environ.get("TRUSTDATA_TASK_RETRIES", "2")),
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
@@ -29,7 +32,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 def raw_asset(academy_id: str, stream: str) -> Asset:
     """The asset a publish task updates: one academy's published stream."""
-    return Asset(name=f"raw_{stream}_{academy_id}", uri=f"trustdata://raw/{stream}/{academy_id}")
+    return Asset(name=raw_asset_name(academy_id, stream), uri=raw_asset_uri(academy_id, stream))
 
 
 def _secret(conn_id: str) -> str:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Asset, task
 from airflow.sdk.definitions.asset import AssetAny
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from academy_sync import raw_asset
 from trustdata import orchestration
 from trustdata.config.settings import get_settings
 from trustdata.config.trust import load_trust_config
+from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
 
 _academies = load_trust_config(get_settings().trust_config).academies
 
@@ -26,7 +26,11 @@ with DAG(
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("30 5 * * *", timezone="Europe/London"),
         assets=AssetAny(
-            *(raw_asset(a.id, s) for a in _academies for s in ("pupils", "attendance"))
+            *(
+                Asset(name=raw_asset_name(a.id, s), uri=raw_asset_uri(a.id, s))
+                for a in _academies
+                for s in ("pupils", "attendance")
+            )
         ),
     ),
     start_date=datetime(2025, 9, 1),

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from sandbox_mis.app import BASE_PATH, create_app
 from sandbox_mis.models import Dataset
@@ -22,21 +23,28 @@ def running_sandbox(dataset: Dataset) -> Iterator[str]:
 
     The server is accepting connections when the block starts and is stopped when it ends.
     """
+    with running_app(create_app(dataset)) as root:
+        yield f"{root}{BASE_PATH}"
+
+
+@contextmanager
+def running_app(app: ASGIApp) -> Iterator[str]:
+    """Serve any ASGI app on a free port of 127.0.0.1 in a thread; yield its root URL."""
     with socket.socket() as sock:
         # Binding here and handing the socket to uvicorn avoids racing another process for
         # the port between choosing it and listening on it.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(dataset), log_level="warning", lifespan="off")
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
         server = uvicorn.Server(config)
         thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="sandbox-mis", daemon=True
+            target=server.run, kwargs={"sockets": [sock]}, name="asgi-app", daemon=True
         )
         thread.start()
         try:
             _wait_until_started(server, thread)
-            yield f"http://127.0.0.1:{port}{BASE_PATH}"
+            yield f"http://127.0.0.1:{port}"
         finally:
             server.should_exit = True
             thread.join(timeout=_STARTUP_TIMEOUT_SECONDS)

@@ -91,7 +91,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config_path=args.config,
         serve=not args.no_serve,
         api_port=args.api_port,
-        sandbox_port=args.sandbox_port,
         scale=args.scale,
     )
 
@@ -119,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the demo trust end to end")
     demo.add_argument("--no-serve", action="store_true", help="stop after the build")
     demo.add_argument("--api-port", type=int, default=8000)
-    demo.add_argument("--sandbox-port", type=int, default=8765)
     demo.add_argument("--scale", type=float, default=1.0, help="sandbox pupil-count multiplier")
     demo.set_defaults(func=cmd_demo)
     return parser

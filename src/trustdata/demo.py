@@ -95,7 +95,6 @@ def run_demo(
     config_path: str | None = None,
     serve: bool = True,
     api_port: int = 8000,
-    sandbox_port: int | None = None,
     scale: float = 1.0,
 ) -> int:
     """Run the demo; return a process exit code."""
@@ -110,12 +109,13 @@ def run_demo(
     _say("warehouse ready (schemas migrated, trust structure written)")
     env = airflow_environment(settings, url)
     env["TRUSTDATA_TRUST_CONFIG"] = str(path.resolve())
+    env.setdefault("TRUSTDATA_TASK_RETRIES", "0")
     log_dir = settings.data_dir / "demo-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         address = _sandbox_address(config)
         if address is not None:
-            host, port = address[0], sandbox_port or address[1]
+            host, port = address
             sandbox = _start(
                 stack,
                 [

@@ -172,6 +172,15 @@ def test_empty_roll_is_blocked(config: str, engine: Engine) -> None:
         orchestration.audit_stream(batch_id=landed["batch_id"])
 
 
+def test_incremental_pull_with_no_changes_publishes_nothing(config: str, engine: Engine) -> None:
+    fake = two_pupils()
+    sync(fake, config, "pupils")
+    again = sync(fake, config, "pupils")
+    assert again["updated_after"] is not None
+    assert (again["rows_landed"], again["status"], again["rows_published"]) == (0, "published", 0)
+    assert count(engine, pupils) == 2
+
+
 def test_failure_mid_extract_leaves_nothing_half_landed(config: str, engine: Engine) -> None:
     fake = two_pupils()
     sync(fake, config, "pupils")

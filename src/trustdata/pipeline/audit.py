@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, and_, exists, func, literal, select
 
 from trustdata.adapters.base import Stream
 from trustdata.domain.upn import upn_problem
-from trustdata.pipeline.batches import BatchStatus, get_batch, set_status
+from trustdata.pipeline.batches import Batch, BatchStatus, get_batch, set_status
 from trustdata.warehouse.tables import attendance_landing, pupils, pupils_landing, quarantine
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,13 @@ def _quarantine(
     return int(moved or 0)
 
 
-def _audit_pupils(conn: Connection, batch_id: uuid.UUID, result: AuditResult, rows: int) -> None:
-    if rows == 0:
-        result.problems.append("error: the MIS returned no pupils; an empty roll is not published")
+def _audit_pupils(conn: Connection, batch: Batch, result: AuditResult) -> None:
+    batch_id = batch.batch_id
+    if batch.rows_landed == 0 and batch.is_full:
+        result.problems.append(
+            "error: a full extract returned no pupils; an empty roll is not published "
+            "(check the school id and that the MIS grants access to pupils)"
+        )
         result.status = BatchStatus.BLOCKED
         return
     staged = conn.execute(
@@ -166,7 +170,7 @@ def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
             raise ValueError(f"batch {batch_id} is {batch.status}; only a landed batch is audited")
         result = AuditResult(batch_id, BatchStatus.AUDITED)
         if batch.stream == Stream.PUPILS.value:
-            _audit_pupils(conn, batch_id, result, batch.rows_landed)
+            _audit_pupils(conn, batch, result)
         else:
             _audit_attendance(conn, batch_id, batch.academy_id, result)
         set_status(

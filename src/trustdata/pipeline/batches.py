@@ -35,6 +35,12 @@ class Batch:
     status: str
     rows_landed: int
     watermark_after: datetime | None
+    updated_after: datetime | None
+
+    @property
+    def is_full(self) -> bool:
+        """True for a full extract (no ``updated_after``): it must hold the whole roll."""
+        return self.updated_after is None
 
 
 def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
@@ -46,6 +52,7 @@ def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> B
         batches.c.status,
         batches.c.rows_landed,
         batches.c.watermark_after,
+        batches.c.updated_after,
     ).where(batches.c.batch_id == batch_id)
     row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:

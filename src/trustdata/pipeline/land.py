@@ -202,4 +202,7 @@ def _copy_pages(
                 if page.watermark is not None and (watermark is None or page.watermark > watermark):
                     watermark = page.watermark
         conn.commit()
+        # Fresh statistics, so audit and publish plan their joins on what was just loaded.
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(str(table.schema), table.name)))
+        conn.commit()
     return rows, watermark

@@ -194,5 +194,11 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
         set_status(
             conn, batch_id, BatchStatus.PUBLISHED, rows_published=changed, finished_at=func.now()
         )
+    if changed:
+        # A first load changes a raw table's size by orders of magnitude; without fresh
+        # statistics the next audit's pupil lookup is planned as if the roll were empty.
+        target = pupils if batch.stream == Stream.PUPILS.value else attendance_marks
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {target.schema}.{target.name}")
     log.info("published batch %s: %d rows changed", batch_id, changed)
     return PublishResult(batch_id, BatchStatus.PUBLISHED, changed, batch.watermark_after)

@@ -1,0 +1,175 @@
+"""The read API over a real warehouse: the sandbox trust synced, dbt built, HTTP on loopback.
+
+The expected figures are recomputed here from the raw marks with the national code table, an
+independent path from the dbt models the API serves.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from sandbox_mis.dataset import generate
+from sandbox_mis.testing import running_app, running_sandbox
+from tests.conftest import write_trust_config
+from trustdata import orchestration
+from trustdata.domain.codes import Category, national_code_table
+from trustdata.warehouse.engine import get_engine
+from trustdata.warehouse.tables import academies, attendance_marks, pupils
+
+YEAR = "2025-26"
+
+
+@pytest.fixture(scope="module")
+def api(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API, serving marts built from the sandbox trust at a small scale."""
+    engine = get_engine(warehouse_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("TRUNCATE raw.pupils, raw.attendance_marks, meta.watermarks, meta.batches")
+        )
+    folder = tmp_path_factory.mktemp("trust")
+    with pytest.MonkeyPatch.context() as patch, running_sandbox(generate(scale=0.03)) as base:
+        patch.setenv("TD_TEST_TOKEN", "sandbox-demo-token")
+        config = str(write_trust_config(Path(folder), base))
+        orchestration.prepare_warehouse(config_path=config)
+        for academy in ("oakfield", "ashbrook", "elmstead", "yewtree"):
+            for stream in ("pupils", "attendance"):
+                landed = orchestration.land_stream(
+                    academy_id=academy, stream=stream, config_path=config
+                )
+                orchestration.audit_stream(batch_id=landed["batch_id"])
+                orchestration.publish_stream(batch_id=landed["batch_id"])
+    orchestration.build_warehouse()
+    from ingest_api.main import create_app
+
+    with running_app(create_app()) as root:
+        yield root
+
+
+def expected_rates(warehouse_url: str) -> dict[tuple[str, str], dict[str, float]]:
+    """Attendance rates per (level, unit) and group, computed straight from raw."""
+    table = national_code_table()
+    engine = get_engine(warehouse_url)
+    with engine.connect() as conn:
+        hub_of = dict(conn.execute(select(academies.c.academy_id, academies.c.hub_id)).all())
+        roll = {(r.academy_id, r.upn): r for r in conn.execute(select(pupils)).all()}
+        marks = conn.execute(
+            select(
+                attendance_marks.c.academy_id,
+                attendance_marks.c.upn,
+                attendance_marks.c.mark_date,
+                attendance_marks.c.code,
+            )
+        ).all()
+    sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for academy_id, upn, day, code in marks:
+        pupil = roll[(academy_id, upn)]
+        age = (
+            2025
+            - pupil.date_of_birth.year
+            - ((pupil.date_of_birth.month, pupil.date_of_birth.day) > (8, 31))
+        )
+        if not 5 <= age <= 15:
+            continue
+        found = table.lookup(code, day)
+        assert found is not None
+        if not found.counts_as_possible:
+            continue
+        group = (
+            "disadvantaged"
+            if (pupil.fsm6 or pupil.in_care or pupil.previously_in_care)
+            else "other"
+        )
+        attended = found.category in (Category.PRESENT, Category.APPROVED_EDUCATIONAL_ACTIVITY)
+        for unit in (("academy", academy_id), ("hub", hub_of[academy_id]), ("trust", "demo_trust")):
+            sums[(*unit, group)][0] += 1
+            sums[(*unit, group)][1] += int(attended)
+    result: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for (level, unit, group), (possible, attended) in sums.items():
+        result[(level, unit)][group] = 100 * attended / possible
+    return result
+
+
+def test_gap_at_every_level_matches_raw(api: str, warehouse_url: str) -> None:
+    expected = expected_rates(warehouse_url)
+    paths = {
+        ("trust", "demo_trust"): "/api/v1/trust/attendance-gap",
+        ("hub", "north"): "/api/v1/hubs/north/attendance-gap",
+        ("hub", "south"): "/api/v1/hubs/south/attendance-gap",
+        ("academy", "oakfield"): "/api/v1/academies/oakfield/attendance-gap",
+        ("academy", "yewtree"): "/api/v1/academies/yewtree/attendance-gap",
+    }
+    for unit, path in paths.items():
+        response = httpx.get(api + path, params={"academic_year": YEAR})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["level"], body["id"], body["academic_year"]) == (*unit, YEAR)
+        disadvantaged = expected[unit]["disadvantaged"]
+        other = expected[unit]["other"]
+        assert body["disadvantaged"]["attendance_rate"] == round(disadvantaged, 2)
+        assert body["other"]["attendance_rate"] == round(other, 2)
+        assert body["gap_percentage_points"] == round(disadvantaged - other, 2)
+
+
+def test_latest_year_is_the_default(api: str) -> None:
+    body = httpx.get(api + "/api/v1/academies/ashbrook/attendance-gap").json()
+    assert body["academic_year"] == YEAR
+
+
+def test_academies_list(api: str) -> None:
+    body = httpx.get(api + "/api/v1/academies").json()
+    assert body["count"] == 4
+    assert {a["id"] for a in body["data"]} == {"oakfield", "ashbrook", "elmstead", "yewtree"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "needle"),
+    [
+        ("/api/v1/academies/nowhere/attendance-gap", {}, 404, "no academy with id 'nowhere'"),
+        ("/api/v1/hubs/west/attendance-gap", {}, 404, "no hub with id 'west'"),
+        (
+            "/api/v1/academies/oakfield/attendance-gap",
+            {"academic_year": "2019-20"},
+            404,
+            "years with data: 2025-26",
+        ),
+        (
+            "/api/v1/academies/oakfield/attendance-gap",
+            {"academic_year": "2025/26"},
+            422,
+            "academic_year",
+        ),
+        (
+            "/api/v1/academies/oakfield/attendance-gap",
+            {"academic_year": "2025-27"},
+            422,
+            "write it as 2025-26",
+        ),
+        ("/api/v1/academies/Oak%20field/attendance-gap", {}, 422, "academy_id"),
+    ],
+)
+def test_bad_requests_are_problem_details(
+    api: str, path: str, params: dict[str, Any], status: int, needle: str
+) -> None:
+    response = httpx.get(api + path, params=params)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and needle in body["detail"]
+
+
+def test_health_and_ready(api: str) -> None:
+    assert httpx.get(api + "/health").json() == {"status": "ok"}
+    assert httpx.get(api + "/ready").json() == {"status": "ready"}
+
+
+def test_openapi_documents_the_gap_endpoints(api: str) -> None:
+    spec = httpx.get(api + "/openapi.json").json()
+    assert "/api/v1/trust/attendance-gap" in spec["paths"]
