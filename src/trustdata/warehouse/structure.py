@@ -15,6 +15,8 @@ def sync_structure(engine: Engine, config: TrustConfig) -> None:
     Academies removed from the config are removed here too; their published data stays in raw.
     """
     with engine.begin() as conn:
+        # Every academy DAG starts by calling this; one writer at a time avoids deadlocks.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7316002)")
         conn.execute(delete(trust).where(trust.c.trust_id != config.id))
         conn.execute(
             insert(trust)
