@@ -85,14 +85,18 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo end to end (see ``trustdata.demo``)."""
-    from trustdata.demo import run_demo
+    from trustdata.demo import DemoError, run_demo
 
-    return run_demo(
-        config_path=args.config,
-        serve=not args.no_serve,
-        api_port=args.api_port,
-        scale=args.scale,
-    )
+    try:
+        return run_demo(
+            config_path=args.config,
+            serve=not args.no_serve,
+            api_port=args.api_port,
+            scale=args.scale,
+        )
+    except DemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,7 +50,10 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise DemoError(f"{what} exited with code {process.returncode} while starting")
+            raise DemoError(
+                f"{what} exited with code {process.returncode} while starting "
+                f"(is another process using the port of {url}?)"
+            )
         try:
             httpx.get(url, timeout=2)
             return
