@@ -45,6 +45,8 @@ def airflow_environment(settings: Settings, warehouse: str) -> dict[str, str]:
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
+    # `airflow standalone` starts its components as `airflow ...` found on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     # Task processes must import the project and the DAG folder's helpers.
     paths = [str(PROJECT_ROOT / "dags"), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
