@@ -13,11 +13,14 @@ from typing import Any
 from airflow.sdk import DAG, Asset, Connection, get_current_context, task
 
 from trustdata import orchestration
+from trustdata.adapters.base import Stream
+from trustdata.adapters.registry import adapter_class
 from trustdata.config.settings import get_settings
 from trustdata.config.trust import Academy, load_trust_config
 from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
 
-STREAMS = ("pupils", "attendance")
+#: Streams in the order a sync runs them; an academy's DAG has those its adapter serves.
+STREAMS = ("pupils", "attendance", "deletions")
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-team",
@@ -70,7 +73,8 @@ def build_academy_dag(academy: Academy) -> DAG:
 
         ready = prepare()
         published: dict[str, Any] = {}
-        for stream in STREAMS:
+        served = adapter_class(academy.adapter.kind).streams
+        for stream in (s for s in STREAMS if Stream(s) in served):
 
             @task(task_id=f"land_{stream}")
             def land(stream: str = stream) -> dict[str, Any]:

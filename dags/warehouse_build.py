@@ -29,7 +29,7 @@ with DAG(
             *(
                 Asset(name=raw_asset_name(a.id, s), uri=raw_asset_uri(a.id, s))
                 for a in _academies
-                for s in ("pupils", "attendance")
+                for s in ("pupils", "attendance", "deletions")
             )
         ),
     ),

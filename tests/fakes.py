@@ -49,6 +49,16 @@ def student(
     }
 
 
+def deletion(student_id: str, when: str) -> dict[str, Any]:
+    """A row of the deletions resource."""
+    return {
+        "id": student_id,
+        "type": "student",
+        "deleted_at": stamp(when),
+        "updated_at": stamp(when),
+    }
+
+
 def mark(
     student_id: str, day: date, session: str, code: str, *, updated: str | None = None
 ) -> dict[str, Any]:
@@ -70,6 +80,7 @@ class FakeWonde:
 
     students: list[dict[str, Any]] = field(default_factory=list)
     marks: list[dict[str, Any]] = field(default_factory=list)
+    deletions: list[dict[str, Any]] = field(default_factory=list)
     per_page: int = 3
     fail_on_page: int | None = None
     requests: list[httpx.Request] = field(default_factory=list)
@@ -93,6 +104,8 @@ class FakeWonde:
             rows = [{"id": c, "code": c.removeprefix("C-")} for c in codes]
         elif resource == "attendance/session":
             rows = self.marks
+        elif resource == "deletions":
+            rows = self.deletions
         else:
             return httpx.Response(404, json={"error": "not_found"})
         after = request.url.params.get("updated_after")

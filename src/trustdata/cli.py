@@ -50,14 +50,16 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Land, audit and publish both streams of one academy, in process."""
+    """Land, audit and publish each stream of one academy, in process."""
     from trustdata import orchestration
+    from trustdata.adapters.base import Stream
+    from trustdata.adapters.registry import adapter_class
 
-    _config(args).academy(args.academy)
+    kind = _config(args).academy(args.academy).adapter.kind
     orchestration.prepare_warehouse(config_path=args.config)
-    for stream in ("pupils", "attendance"):
+    for stream in (s for s in Stream if s in adapter_class(kind).streams):
         landed = orchestration.land_stream(
-            academy_id=args.academy, stream=stream, config_path=args.config, full=args.full
+            academy_id=args.academy, stream=stream.value, config_path=args.config, full=args.full
         )
         audited = orchestration.audit_stream(batch_id=landed["batch_id"])
         published = orchestration.publish_stream(batch_id=landed["batch_id"])

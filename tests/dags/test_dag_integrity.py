@@ -82,4 +82,7 @@ def test_every_dag_imports_with_owner_retries_tags_and_docs(tmp_path: Path) -> N
         "land_attendance",
         "audit_attendance",
         "publish_attendance",
+        "land_deletions",
+        "audit_deletions",
+        "publish_deletions",
     }

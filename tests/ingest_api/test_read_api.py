@@ -71,6 +71,8 @@ def expected_rates(warehouse_url: str) -> dict[tuple[str, str], dict[str, float]
     sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for academy_id, upn, day, code in marks:
         pupil = roll[(academy_id, upn)]
+        if pupil.deleted_at is not None:
+            continue
         age = (
             2025
             - pupil.date_of_birth.year

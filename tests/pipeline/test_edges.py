@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.fakes import TOKEN, FakeWonde, fake_trust_config, mark, student
+from tests.fakes import TOKEN, FakeWonde, deletion, fake_trust_config, mark, student
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError
 from trustdata.pipeline.publish import BatchBlocked
@@ -236,3 +236,41 @@ def test_wrong_token_is_a_clear_error(config: str, monkeypatch: pytest.MonkeyPat
             transport=two_pupils().transport(),
         )
     assert "wrong" not in str(caught.value)
+
+
+def test_explicit_deletion_hides_the_pupil_and_a_restore_brings_them_back(
+    config: str, engine: Engine
+) -> None:
+    fake = two_pupils()
+    sync(fake, config, "pupils")
+    sync(fake, config, "attendance")
+    fake.deletions = [deletion("B2", "2025-09-10 12:00:00")]
+    assert sync(fake, config, "deletions")["rows_published"] == 2  # recorded + applied
+    with engine.connect() as conn:
+        states = dict(conn.execute(select(pupils.c.mis_id, pupils.c.deleted_at.is_not(None))).all())
+    assert states == {"B1": False, "B2": True}
+    assert count(engine, attendance_marks) == 8  # nothing is removed from raw
+    # Re-running the deletions sync changes nothing.
+    assert sync(fake, config, "deletions")["rows_published"] == 0
+    # The MIS restores the pupil: a newer record than the deletion.
+    fake.students[1] = student(2, updated="2025-09-12 08:00:00")
+    sync(fake, config, "pupils")
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(pupils.c.deleted_at).where(pupils.c.mis_id == "B2")).scalar_one()
+            is None
+        )
+
+
+def test_deletion_arriving_before_the_pupil_is_still_applied(config: str, engine: Engine) -> None:
+    fake = two_pupils()
+    fake.deletions = [deletion("B2", "2025-09-10 12:00:00")]
+    sync(fake, config, "deletions")
+    sync(fake, config, "pupils")
+    with engine.connect() as conn:
+        deleted = (
+            conn.execute(select(pupils.c.mis_id).where(pupils.c.deleted_at.is_not(None)))
+            .scalars()
+            .all()
+        )
+    assert deleted == ["B2"]

@@ -18,7 +18,7 @@ from typing import ClassVar, Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
+from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 
 
 class Stream(StrEnum):
@@ -26,6 +26,7 @@ class Stream(StrEnum):
 
     PUPILS = "pupils"
     ATTENDANCE = "attendance"
+    DELETIONS = "deletions"
 
 
 class AdapterOptions(BaseModel):
@@ -41,7 +42,7 @@ class Window:
     updated_after: datetime | None = None
 
 
-Record = PupilRecord | AttendanceMarkRecord
+Record = PupilRecord | AttendanceMarkRecord | DeletionRecord
 
 
 @dataclass(frozen=True, slots=True)

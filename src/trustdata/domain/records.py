@@ -43,3 +43,14 @@ class AttendanceMarkRecord(NamedTuple):
     session: str
     source_code: str
     source_updated_at: datetime | None
+
+
+class DeletionRecord(NamedTuple):
+    """An object the MIS says it deleted (a pupil record entered in error, say).
+
+    Deletions are applied explicitly; nothing is inferred from a record missing from a feed.
+    """
+
+    object_type: str
+    mis_id: str
+    deleted_at: datetime | None

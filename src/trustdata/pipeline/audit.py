@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, and_, exists, func, literal, select
 from trustdata.adapters.base import Stream
 from trustdata.domain.upn import upn_problem
 from trustdata.pipeline.batches import Batch, BatchStatus, get_batch, set_status
+from trustdata.pipeline.land import LANDING
 from trustdata.warehouse.tables import attendance_landing, pupils, pupils_landing, quarantine
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _quarantine(
     condition: object,
 ) -> int:
     """Move staging rows matching ``condition`` into meta.quarantine, with the reason."""
-    table = pupils_landing if stream is Stream.PUPILS else attendance_landing
+    table = LANDING[stream][0]
     where = and_(table.c.batch_id == batch_id, condition)  # type: ignore[arg-type]
     record = func.to_jsonb(table.table_valued())
     moved = conn.execute(
@@ -171,8 +172,9 @@ def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
         result = AuditResult(batch_id, BatchStatus.AUDITED)
         if batch.stream == Stream.PUPILS.value:
             _audit_pupils(conn, batch, result)
-        else:
+        elif batch.stream == Stream.ATTENDANCE.value:
             _audit_attendance(conn, batch_id, batch.academy_id, result)
+        # Deletions need no row checks: an unknown id deletes nothing.
         set_status(
             conn,
             batch_id,

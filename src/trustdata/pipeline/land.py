@@ -16,18 +16,24 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, Table, insert, update
 
 from trustdata.adapters.base import Adapter, Page, Stream, Window
 from trustdata.domain.codes import CodeTable, national_code_table
-from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
+from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 from trustdata.pipeline.batches import BatchStatus, set_status
 from trustdata.warehouse.engine import psycopg_conninfo
-from trustdata.warehouse.tables import attendance_landing, batches, pupils_landing
+from trustdata.warehouse.tables import (
+    attendance_landing,
+    batches,
+    deletions_landing,
+    pupils_landing,
+)
 
 log = logging.getLogger(__name__)
 
 _PUPIL_COLUMNS = ("batch_id", "academy_id", *PupilRecord._fields)
+_DELETION_COLUMNS = ("batch_id", "academy_id", *DeletionRecord._fields)
 _MARK_COLUMNS = (
     "batch_id",
     "academy_id",
@@ -76,6 +82,14 @@ def _pupil_rows(
         yield (batch_id, academy_id, *record)
 
 
+def _deletion_rows(
+    batch_id: uuid.UUID, academy_id: str, records: Iterable[object]
+) -> Iterator[tuple[object, ...]]:
+    for record in records:
+        assert isinstance(record, DeletionRecord)
+        yield (batch_id, academy_id, *record)
+
+
 def _mark_rows(
     batch_id: uuid.UUID,
     academy_id: str,
@@ -97,12 +111,20 @@ def _mark_rows(
         )
 
 
+#: Where each stream lands, in which columns.
+LANDING: dict[Stream, tuple[Table, tuple[str, ...]]] = {
+    Stream.PUPILS: (pupils_landing, _PUPIL_COLUMNS),
+    Stream.ATTENDANCE: (attendance_landing, _MARK_COLUMNS),
+    Stream.DELETIONS: (deletions_landing, _DELETION_COLUMNS),
+}
+
+
 def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
     """Drop staged rows of earlier unpublished batches of this (academy, stream).
 
     A new landing supersedes them; they stay in meta.batches as ``discarded`` for the record.
     """
-    table = pupils_landing if stream is Stream.PUPILS else attendance_landing
+    table = LANDING[stream][0]
     open_states = (
         BatchStatus.LANDING,
         BatchStatus.LANDED,
@@ -178,8 +200,7 @@ def _copy_pages(
     pages: Iterator[Page],
     code_map: dict[str, str],
 ) -> tuple[int, datetime | None]:
-    table = pupils_landing if stream is Stream.PUPILS else attendance_landing
-    columns: tuple[str, ...] = _PUPIL_COLUMNS if stream is Stream.PUPILS else _MARK_COLUMNS
+    table, columns = LANDING[stream]
     map_code = code_mapper(code_map)
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(str(table.schema), table.name),
@@ -192,10 +213,12 @@ def _copy_pages(
     ) as conn:
         with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
             for page in pages:
-                if stream is Stream.PUPILS:
+                if stream is Stream.ATTENDANCE:
+                    page_rows = _mark_rows(batch_id, academy_id, page.records, map_code)
+                elif stream is Stream.PUPILS:
                     page_rows = _pupil_rows(batch_id, academy_id, page.records)
                 else:
-                    page_rows = _mark_rows(batch_id, academy_id, page.records, map_code)
+                    page_rows = _deletion_rows(batch_id, academy_id, page.records)
                 for row in page_rows:
                     copy.write_row(row)
                 rows += len(page.records)

@@ -31,6 +31,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import BatchStatus, advance_watermark, get_batch, set_status
+from trustdata.pipeline.deletions import apply_deletions, publish_deletions
 from trustdata.warehouse.tables import (
     attendance_landing,
     attendance_marks,
@@ -181,14 +182,19 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
             raise BatchBlocked(f"batch {batch_id} failed its audit; see meta.batches.message")
         if batch.status != BatchStatus.AUDITED:
             raise ValueError(f"batch {batch_id} is {batch.status}; audit it before publishing")
-        if batch.stream == Stream.PUPILS.value:
-            changed = _publish_pupils(conn, batch_id)
-            conn.execute(pupils_landing.delete().where(pupils_landing.c.batch_id == batch_id))
-        else:
+        if batch.stream == Stream.ATTENDANCE.value:
             changed = _publish_marks(conn, batch_id)
             conn.execute(
                 attendance_landing.delete().where(attendance_landing.c.batch_id == batch_id)
             )
+        else:
+            if batch.stream == Stream.PUPILS.value:
+                changed = _publish_pupils(conn, batch_id)
+                conn.execute(pupils_landing.delete().where(pupils_landing.c.batch_id == batch_id))
+            else:
+                changed = publish_deletions(conn, batch_id)
+            # A deletion may arrive before or after the pupil's record: settle both orders.
+            changed += apply_deletions(conn, batch.academy_id)
         if batch.watermark_after is not None:
             advance_watermark(conn, batch.academy_id, batch.stream, batch.watermark_after, batch_id)
         set_status(
@@ -197,7 +203,7 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
     if changed:
         # A first load changes a raw table's size by orders of magnitude; without fresh
         # statistics the next audit's pupil lookup is planned as if the roll were empty.
-        target = pupils if batch.stream == Stream.PUPILS.value else attendance_marks
+        target = attendance_marks if batch.stream == Stream.ATTENDANCE.value else pupils
         with engine.begin() as conn:
             conn.exec_driver_sql(f"ANALYZE {target.schema}.{target.name}")
     log.info("published batch %s: %d rows changed", batch_id, changed)

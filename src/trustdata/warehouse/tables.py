@@ -160,6 +160,18 @@ attendance_landing = Table(
     prefixes=["UNLOGGED"],
 )
 
+deletions_landing = Table(
+    "deletions_landing",
+    metadata,
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("object_type", Text, nullable=False),
+    Column("mis_id", Text, nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    schema="staging",
+    prefixes=["UNLOGGED"],
+)
+
 # --- raw: published source data, keyed by UPN (never an MIS id) ---
 
 pupils = Table(
@@ -181,6 +193,7 @@ pupils = Table(
     Column("admission_date", Date),
     Column("leaving_date", Date),
     Column("source_updated_at", DateTime(timezone=True)),
+    Column("deleted_at", DateTime(timezone=True)),
     *_audit_columns(),
     Index("ix_raw_pupils_academy_mis_id", "academy_id", "mis_id"),
     schema="raw",
@@ -216,6 +229,17 @@ attendance_marks_superseded = Table(
     Column("published_at", DateTime(timezone=True), nullable=False),
     Column("superseded_by_batch_id", Uuid, nullable=False),
     Column("superseded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="raw",
+)
+
+deletions = Table(
+    "deletions",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("object_type", Text, primary_key=True),
+    Column("mis_id", Text, primary_key=True),
+    Column("deleted_at", DateTime(timezone=True)),
+    *_audit_columns(),
     schema="raw",
 )
 

@@ -1,5 +1,6 @@
 -- One row per pupil enrolment record, with the flags the measures need. Flags stay as
 -- published (NULL = the MIS did not say); intermediate models decide what NULL means.
+-- Pupils the MIS explicitly deleted (records entered in error) are left out; raw keeps them.
 select
     academy_id,
     upn,
@@ -16,3 +17,4 @@ select
     admission_date,
     leaving_date
 from {{ source('raw', 'pupils') }}
+where deleted_at is null

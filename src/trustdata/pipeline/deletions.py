@@ -1,0 +1,82 @@
+"""Explicit deletions: publish what the MIS says it deleted, and apply it to the pupils.
+
+A pupil is never deleted because it is missing from a feed, only on an explicit deletion
+(periodic reconciliation with a threshold is the other path; see the orchestration issue).
+Nothing is removed: the pupil row gets ``deleted_at`` and the marts leave it out, so a pupil
+the MIS later restores (a newer record than the deletion) comes back with full history.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Connection, and_, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from trustdata.warehouse.tables import deletions, deletions_landing, pupils
+
+PUPIL = "pupil"
+
+
+def publish_deletions(conn: Connection, batch_id: uuid.UUID) -> int:
+    """Upsert a batch's deletions into raw.deletions; return how many changed."""
+    staged = deletions_landing.c
+    latest = (
+        select(
+            staged.academy_id,
+            staged.object_type,
+            staged.mis_id,
+            staged.deleted_at,
+            literal(batch_id).label("batch_id"),
+        )
+        .where(staged.batch_id == batch_id)
+        .distinct(staged.object_type, staged.mis_id)
+        .order_by(staged.object_type, staged.mis_id, staged.deleted_at.desc().nulls_last())
+    )
+    statement = insert(deletions).from_select(
+        ["academy_id", "object_type", "mis_id", "deleted_at", "batch_id"], latest
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[deletions.c.academy_id, deletions.c.object_type, deletions.c.mis_id],
+        set_={
+            "deleted_at": statement.excluded.deleted_at,
+            "batch_id": batch_id,
+            "published_at": func.now(),
+        },
+        where=deletions.c.deleted_at.is_distinct_from(statement.excluded.deleted_at),
+    )
+    changed = int(conn.execute(statement).rowcount or 0)
+    conn.execute(deletions_landing.delete().where(staged.batch_id == batch_id))
+    return changed
+
+
+def apply_deletions(conn: Connection, academy_id: str) -> int:
+    """Mark the academy's deleted pupils, and clear the mark of pupils restored since.
+
+    Returns how many pupil rows changed either way.
+    """
+    when = func.coalesce(deletions.c.deleted_at, deletions.c.published_at)
+    deleted = conn.execute(
+        update(pupils)
+        .where(
+            pupils.c.academy_id == academy_id,
+            deletions.c.academy_id == pupils.c.academy_id,
+            deletions.c.object_type == PUPIL,
+            deletions.c.mis_id == pupils.c.mis_id,
+            or_(pupils.c.source_updated_at.is_(None), when >= pupils.c.source_updated_at),
+            pupils.c.deleted_at.is_distinct_from(when),
+        )
+        .values(deleted_at=when)
+    ).rowcount
+    restored = conn.execute(
+        update(pupils)
+        .where(
+            and_(
+                pupils.c.academy_id == academy_id,
+                pupils.c.deleted_at.is_not(None),
+                pupils.c.source_updated_at > pupils.c.deleted_at,
+            )
+        )
+        .values(deleted_at=None)
+    ).rowcount
+    return int(deleted or 0) + int(restored or 0)
