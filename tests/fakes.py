@@ -93,6 +93,8 @@ class FakeWonde:
         self.requests.append(request)
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return httpx.Response(401, json={"error": "unauthenticated"})
+        if request.url.path.rstrip("/").endswith(f"/schools/{SCHOOL}"):
+            return httpx.Response(200, json={"data": {"id": SCHOOL, "name": "Fake Academy"}})
         resource = request.url.path.split(f"/schools/{SCHOOL}/", 1)[-1].strip("/")
         rows: list[dict[str, Any]]
         if resource == "students":

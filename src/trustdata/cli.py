@@ -67,6 +67,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_onboard(args: argparse.Namespace) -> int:
+    """Rehearse an academy's feed: config, credential, connection, samples, checks."""
+    from trustdata.onboarding import onboard
+
+    path = Path(args.config) if args.config else get_settings().trust_config
+    report = onboard(args.academy, config_path=path, sample=args.sample)
+    print(report.render())
+    return 0 if report.ready else 1
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     """Run dbt build over the warehouse."""
     from trustdata import orchestration
@@ -116,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("academy")
     sync.add_argument("--full", action="store_true", help="ignore the watermark: pull everything")
     sync.set_defaults(func=cmd_sync)
+    onboard = sub.add_parser("onboard", help="rehearse an academy's MIS feed, writing nothing")
+    onboard.add_argument("academy")
+    onboard.add_argument("--sample", type=int, default=2000, help="attendance marks to sample")
+    onboard.set_defaults(func=cmd_onboard)
     build = sub.add_parser("build", help="run dbt build over the warehouse")
     build.add_argument("--select", help="dbt node selection")
     build.set_defaults(func=cmd_build)

@@ -1,0 +1,85 @@
+"""The adapter contract, run against every registered adapter.
+
+Each adapter passes the same checks over its own fixture data (see ``harnesses.py``): declared
+streams, strict options, a connection check, pages of the right canonical records with
+watermarks, an incremental read after the newest watermark that returns nothing new, and
+secrets that never show in a repr or an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tests.adapters.harnesses import HARNESSES, Harness
+from trustdata.adapters.base import AdapterError, Page, Stream, Window
+from trustdata.adapters.registry import adapter_class, known_kinds
+from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
+
+RECORD_TYPES = {
+    Stream.PUPILS: PupilRecord,
+    Stream.ATTENDANCE: AttendanceMarkRecord,
+    Stream.DELETIONS: DeletionRecord,
+}
+
+
+def test_every_registered_adapter_has_a_harness() -> None:
+    assert set(known_kinds()) == set(HARNESSES)
+
+
+@pytest.fixture(params=known_kinds())
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    with HARNESSES[request.param](tmp_path) as ready:
+        yield ready
+
+
+def _pages(harness: Harness, stream: Stream, window: Window) -> list[Page]:
+    return list(harness.adapter.fetch(stream, window))
+
+
+def test_declares_its_kind_streams_and_strict_options(harness: Harness) -> None:
+    cls = type(harness.adapter)
+    assert adapter_class(cls.kind) is cls
+    assert Stream.PUPILS in cls.streams and cls.streams <= set(Stream)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        cls.Options.model_validate({**harness.options, "no_such_option": 1})
+
+
+def test_connection_check_passes(harness: Harness) -> None:
+    harness.adapter.check_connection()
+
+
+def test_pages_hold_canonical_records_with_watermarks(harness: Harness) -> None:
+    for stream in type(harness.adapter).streams:
+        pages = _pages(harness, stream, Window())
+        records = [r for p in pages for r in p.records]
+        if stream is not Stream.DELETIONS:
+            assert records, stream
+        assert all(isinstance(r, RECORD_TYPES[stream]) for r in records), stream
+        for page in pages:
+            if page.records:
+                assert isinstance(page.watermark, datetime) and page.watermark.tzinfo, stream
+        if stream is Stream.PUPILS:
+            assert all(r.mis_id for r in records if isinstance(r, PupilRecord))
+
+
+def test_nothing_new_after_the_newest_watermark(harness: Harness) -> None:
+    for stream in type(harness.adapter).streams:
+        marks = [p.watermark for p in _pages(harness, stream, Window()) if p.watermark]
+        if not marks:
+            continue
+        later = _pages(harness, stream, Window(updated_after=max(marks)))
+        assert sum(len(p.records) for p in later) == 0, stream
+
+
+def test_secret_never_shows(harness: Harness) -> None:
+    assert harness.secret not in repr(harness.adapter)
+    if harness.wrong_secret_adapter is None:
+        return
+    with pytest.raises(AdapterError) as caught:
+        harness.wrong_secret_adapter.check_connection()
+    assert "s3cret-wrong" not in str(caught.value)
