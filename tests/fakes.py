@@ -81,6 +81,7 @@ class FakeWonde:
     students: list[dict[str, Any]] = field(default_factory=list)
     marks: list[dict[str, Any]] = field(default_factory=list)
     deletions: list[dict[str, Any]] = field(default_factory=list)
+    school: str = SCHOOL
     per_page: int = 3
     fail_on_page: int | None = None
     requests: list[httpx.Request] = field(default_factory=list)
@@ -93,9 +94,11 @@ class FakeWonde:
         self.requests.append(request)
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return httpx.Response(401, json={"error": "unauthenticated"})
-        if request.url.path.rstrip("/").endswith(f"/schools/{SCHOOL}"):
-            return httpx.Response(200, json={"data": {"id": SCHOOL, "name": "Fake Academy"}})
-        resource = request.url.path.split(f"/schools/{SCHOOL}/", 1)[-1].strip("/")
+        if request.url.path.rstrip("/").endswith(f"/schools/{self.school}"):
+            return httpx.Response(200, json={"data": {"id": self.school, "name": "Fake Academy"}})
+        if f"/schools/{self.school}/" not in request.url.path:
+            return httpx.Response(404, json={"error": "not_found"})
+        resource = request.url.path.split(f"/schools/{self.school}/", 1)[-1].strip("/")
         rows: list[dict[str, Any]]
         if resource == "students":
             rows = self.students

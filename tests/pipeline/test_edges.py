@@ -274,3 +274,39 @@ def test_deletion_arriving_before_the_pupil_is_still_applied(config: str, engine
             .all()
         )
     assert deleted == ["B2"]
+
+
+def test_academy_changing_mis_keeps_one_identity_and_full_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
+    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
+    old_config = fake_trust_config(tmp_path)
+    orchestration.prepare_warehouse(config_path=old_config)
+    old = two_pupils()
+    sync(old, old_config, "pupils")
+    sync(old, old_config, "attendance")
+    # The academy moves to a new MIS: new school id, new MIS ids for the same pupils (same
+    # UPNs), and only this week's marks, recorded before the old watermark.
+    new_dir = tmp_path / "new"
+    new_dir.mkdir()
+    new_config = new_dir / "trust.yaml"
+    text = Path(old_config).read_text().replace("school_id: A900", "school_id: A901")
+    new_config.write_text(text)
+    new = FakeWonde(students=[student(n) for n in (1, 2)], school="A901")
+    for record in new.students:
+        record["id"] = "X" + record["id"]
+    later = date(2025, 9, 15)
+    new.marks = [mark(f"XB{n}", later, "AM", "/", updated="2025-09-01 10:00:00") for n in (1, 2)]
+    result = sync(new, str(new_config), "pupils")
+    assert result["updated_after"] is None  # a new source starts with a full pull
+    marks = sync(new, str(new_config), "attendance")
+    assert marks["updated_after"] is None and marks["rows_published"] == 2
+    with engine.connect() as conn:
+        roll = conn.execute(select(pupils.c.upn, pupils.c.mis_id)).all()
+        per_pupil = dict(
+            conn.execute(
+                select(attendance_marks.c.upn, func.count()).group_by(attendance_marks.c.upn)
+            ).all()
+        )
+    assert len(roll) == 2 and {mis for _, mis in roll} == {"XB1", "XB2"}
+    assert sorted(per_pupil.values()) == [5, 5]  # 4 old marks + 1 new, one identity each

@@ -76,6 +76,15 @@ class Adapter(ABC, Generic[OptionsT]):
     def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
         """Yield pages of canonical records for ``stream`` changed inside ``window``."""
 
+    def source_key(self) -> str:
+        """Which source history this adapter reads, e.g. ``wonde:A123``.
+
+        Watermarks are positions in that history: when it changes (a new MIS, another school
+        id) the stored watermark is ignored and the next sync is a full pull. Override it to
+        name what identifies the source; tuning options must not change it.
+        """
+        return self.kind
+
     @abstractmethod
     def check_connection(self) -> None:
         """Raise AdapterError when the MIS cannot be reached with these options and secret."""

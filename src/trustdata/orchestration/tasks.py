@@ -69,16 +69,16 @@ def land_stream(
     academy = trust.academy(academy_id)
     kind = Stream(stream)
     engine = _engine()
-    with engine.connect() as conn:
-        watermark = read_watermark(conn, academy.id, kind.value)
-    since = None
-    if watermark is not None and not full:
-        since = watermark - academy.lookback if kind is Stream.ATTENDANCE else watermark
     cls = adapter_class(academy.adapter.kind)
     options = cls.Options.model_validate(academy.adapter.options)
     secret = resolve_secret(academy.adapter.credential, academy.id, connection_lookup)
     with httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), transport=transport) as client:
         adapter = cls(options=options, secret=secret, client=client)
+        with engine.connect() as conn:
+            watermark = read_watermark(conn, academy.id, kind.value, adapter.source_key())
+        since = None
+        if watermark is not None and not full:
+            since = watermark - academy.lookback if kind is Stream.ATTENDANCE else watermark
         result = land(
             engine=engine,
             adapter=adapter,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from trustdata.warehouse.tables import batches, watermarks
@@ -36,6 +36,7 @@ class Batch:
     rows_landed: int
     watermark_after: datetime | None
     updated_after: datetime | None
+    source: str | None
 
     @property
     def is_full(self) -> bool:
@@ -53,6 +54,7 @@ def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> B
         batches.c.rows_landed,
         batches.c.watermark_after,
         batches.c.updated_after,
+        batches.c.source,
     ).where(batches.c.batch_id == batch_id)
     row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:
@@ -67,26 +69,47 @@ def set_status(conn: Connection, batch_id: uuid.UUID, status: str, **values: Any
     )
 
 
-def read_watermark(conn: Connection, academy_id: str, stream: str) -> datetime | None:
-    """Return the last published watermark of (academy, stream), or None before the first."""
-    return conn.execute(
-        select(watermarks.c.watermark).where(
+def read_watermark(conn: Connection, academy_id: str, stream: str, source: str) -> datetime | None:
+    """Return the last published watermark of (academy, stream) from ``source``.
+
+    None before the first publish, and None when the watermark came from another source (the
+    academy changed MIS or school id): the next sync is then a full pull.
+    """
+    row = conn.execute(
+        select(watermarks.c.watermark, watermarks.c.source).where(
             watermarks.c.academy_id == academy_id, watermarks.c.stream == stream
         )
-    ).scalar_one_or_none()
+    ).one_or_none()
+    if row is None or row.source not in (None, source):
+        return None
+    watermark: datetime = row.watermark
+    return watermark
 
 
-def advance_watermark(
-    conn: Connection, academy_id: str, stream: str, watermark: datetime, batch_id: uuid.UUID
-) -> None:
-    """Move the watermark forward (never back), inside the publishing transaction."""
+def advance_watermark(conn: Connection, batch: Batch) -> None:
+    """Move the batch's watermark forward, inside the publishing transaction.
+
+    It never moves back within one source; a batch from a new source replaces it.
+    """
     statement = insert(watermarks).values(
-        academy_id=academy_id, stream=stream, watermark=watermark, batch_id=batch_id
+        academy_id=batch.academy_id,
+        stream=batch.stream,
+        watermark=batch.watermark_after,
+        source=batch.source,
+        batch_id=batch.batch_id,
     )
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[watermarks.c.academy_id, watermarks.c.stream],
-            set_={"watermark": statement.excluded.watermark, "batch_id": batch_id},
-            where=watermarks.c.watermark < statement.excluded.watermark,
+            set_={
+                "watermark": statement.excluded.watermark,
+                "source": statement.excluded.source,
+                "batch_id": batch.batch_id,
+                "updated_at": func.now(),
+            },
+            where=or_(
+                watermarks.c.watermark < statement.excluded.watermark,
+                watermarks.c.source.is_distinct_from(statement.excluded.source),
+            ),
         )
     )

@@ -173,6 +173,7 @@ def land(
                 academy_id=academy_id,
                 stream=stream.value,
                 run_id=run_id,
+                source=adapter.source_key(),
                 status=BatchStatus.LANDING,
                 updated_after=window.updated_after,
                 watermark_before=watermark_before,
