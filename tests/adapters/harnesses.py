@@ -47,6 +47,17 @@ def wonde_harness(tmp_path: Path) -> Iterator[Harness]:
         )
 
 
+@contextmanager
+def csv_harness(tmp_path: Path) -> Iterator[Harness]:
+    from tests.adapters.test_csv_export import write_drop_folder
+
+    options = write_drop_folder(tmp_path / "drop")
+    with httpx.Client() as client:
+        # File adapters take no secret, so there is no wrong one to try.
+        yield Harness(build("csv", options, "none", client), options, "none", None)
+
+
 HARNESSES: dict[str, Callable[[Path], AbstractContextManager[Harness]]] = {
     "wonde": wonde_harness,
+    "csv": csv_harness,
 }

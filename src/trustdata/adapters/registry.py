@@ -8,6 +8,7 @@ from typing import Any
 from trustdata.adapters.base import Adapter
 
 _ADAPTERS: dict[str, str] = {
+    "csv": "trustdata.adapters.csv_export:CsvExportAdapter",
     "wonde": "trustdata.adapters.wonde:WondeAdapter",
 }
 
