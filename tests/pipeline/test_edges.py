@@ -310,3 +310,20 @@ def test_academy_changing_mis_keeps_one_identity_and_full_history(
         )
     assert len(roll) == 2 and {mis for _, mis in roll} == {"XB1", "XB2"}
     assert sorted(per_pupil.values()) == [5, 5]  # 4 old marks + 1 new, one identity each
+
+
+def test_no_pupil_data_or_token_in_logs_or_summaries(
+    config: str, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = two_pupils()
+    fake.students.append(student(3, upn="B207000016049"))  # quarantined: its UPN is in no log
+    fake.marks.append(mark("B99", MON, "AM", "/"))
+    caplog.set_level("DEBUG")
+    summaries = [sync(fake, config, stream) for stream in ("pupils", "attendance", "deletions")]
+    secrets = [TOKEN, "B207000016049"] + [
+        s["education_details"]["data"]["upn"] for s in fake.students
+    ]
+    text = "\n".join(r.getMessage() for r in caplog.records) + repr(summaries)
+    assert caplog.records  # something was logged, and none of it is personal
+    for secret in secrets:
+        assert secret not in text
