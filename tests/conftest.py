@@ -105,7 +105,12 @@ def write_trust_config(folder: Path, base_url: str, *, token_env: str = "TD_TEST
                 "hub": hub,
                 "adapter": {
                     "kind": "wonde",
-                    "options": {"base_url": base_url, "school_id": school, "per_page": 1000},
+                    "options": {
+                        "base_url": base_url,
+                        "school_id": school,
+                        "per_page": 1000,
+                        "max_requests_per_second": 100,
+                    },
                     "credential": {"env": token_env},
                 },
             }

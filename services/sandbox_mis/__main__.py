@@ -1,4 +1,5 @@
-"""Command line: ``python -m sandbox_mis [--host] [--port] [--scale] [--seed] [--dataset FILE]``.
+"""Command line: ``python -m sandbox_mis [--host] [--port] [--scale] [--seed] [--dataset FILE]
+[--faults SPEC]``.
 
 Prints the base URL and each school's id and token, then serves until interrupted.
 """
@@ -11,6 +12,7 @@ import uvicorn
 
 from sandbox_mis.app import BASE_PATH, create_app
 from sandbox_mis.dataset import generate, load
+from sandbox_mis.faults import Faults, parse_faults
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,12 +25,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="pupil count multiplier")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--dataset", help="serve this JSON dataset instead of generating one")
+    parser.add_argument(
+        "--faults",
+        type=_faults,
+        metavar="SPEC",
+        help="inject faults, e.g. '429:every=5,retry_after=1;500:every=7;truncate:pages=2' "
+        "(see services/sandbox_mis/README.md)",
+    )
     args = parser.parse_args(argv)
     dataset = load(args.dataset) if args.dataset else generate(seed=args.seed, scale=args.scale)
     print(f"Sandbox MIS at http://{args.host}:{args.port}{BASE_PATH}")
+    if args.faults is not None:
+        print(f"  injecting faults: {args.faults}")
     for school in dataset.schools:
         print(f"  {school.id}  {school.name:<28}  token: {school.token}")
-    uvicorn.run(create_app(dataset), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(dataset, args.faults), host=args.host, port=args.port, log_level="info")
+
+
+def _faults(spec: str) -> Faults:
+    """Parse ``--faults`` so argparse reports a bad spec as a usage error."""
+    try:
+        return parse_faults(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sandbox_mis.fault_injector import FaultInjector
+from sandbox_mis.faults import Faults
 from sandbox_mis.index import SchoolIndex
 from sandbox_mis.models import Dataset
 from sandbox_mis.query import ApiError, ListQuery, list_query, optional_date
@@ -30,8 +32,11 @@ router = APIRouter(prefix=f"{BASE_PATH}/schools/{{school_id}}")
 _Endpoint = Callable[..., Coroutine[Any, Any, Response]]
 
 
-def create_app(dataset: Dataset) -> FastAPI:
-    """Return the ASGI app serving ``dataset``."""
+def create_app(dataset: Dataset, faults: Faults | None = None) -> FastAPI:
+    """Return the ASGI app serving ``dataset``, injecting ``faults`` if given.
+
+    Each app counts its own requests, so two apps with the same faults fail the same way.
+    """
     app = FastAPI(title="trustdata sandbox MIS", version="1.0")
     app.state.indexes = {
         school.id: SchoolIndex(school, dataset.school_days, position)
@@ -41,6 +46,8 @@ def create_app(dataset: Dataset) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    if faults is not None and faults != Faults():
+        app.add_middleware(FaultInjector, faults=faults)
     return app
 
 

@@ -12,18 +12,20 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from sandbox_mis.app import BASE_PATH, create_app
+from sandbox_mis.faults import Faults
 from sandbox_mis.models import Dataset
 
 _STARTUP_TIMEOUT_SECONDS = 10.0
 
 
 @contextmanager
-def running_sandbox(dataset: Dataset) -> Iterator[str]:
+def running_sandbox(dataset: Dataset, faults: Faults | None = None) -> Iterator[str]:
     """Serve ``dataset`` on a free port of 127.0.0.1; yield the base URL ending in ``/v1.0``.
 
     The server is accepting connections when the block starts and is stopped when it ends.
+    ``faults`` are injected from the first request (see :mod:`sandbox_mis.faults`).
     """
-    with running_app(create_app(dataset)) as root:
+    with running_app(create_app(dataset, faults)) as root:
         yield f"{root}{BASE_PATH}"
 
 

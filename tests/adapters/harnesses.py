@@ -38,7 +38,13 @@ def build(kind: str, options: dict[str, Any], secret: str, client: httpx.Client)
 @contextmanager
 def wonde_harness(tmp_path: Path) -> Iterator[Harness]:
     with running_sandbox(generate(scale=0.02)) as base, httpx.Client() as client:
-        options = {"base_url": base, "school_id": "A1000000001", "per_page": 100, "max_retries": 0}
+        options = {
+            "base_url": base,
+            "school_id": "A1000000001",
+            "per_page": 100,
+            "max_retries": 0,
+            "max_requests_per_second": 100,
+        }
         yield Harness(
             adapter=build("wonde", options, "sandbox-demo-token", client),
             options=options,

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import httpx
 from pydantic import Field
 
 from trustdata.adapters.base import Adapter, AdapterError, AdapterOptions, Page, Stream, Window
-from trustdata.adapters.http import get_json
-from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
+from trustdata.adapters.http import RateLimiter, get_json
+from trustdata.adapters.values import parse_flag
+from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 
 _STUDENT_INCLUDES = "education_details,extended_details"
-_TRUE = {True, "1", "true", "t", "y", "yes"}
-_FALSE = {False, "0", "false", "f", "n", "no"}
 
 
 class WondeOptions(AdapterOptions):
@@ -31,6 +32,12 @@ class WondeOptions(AdapterOptions):
     base_url: str = Field(default="https://api.wonde.com/v1.0", pattern=r"^https?://")
     per_page: int = Field(default=500, ge=1, le=1000)
     max_retries: int = Field(default=5, ge=0, le=10)
+    max_requests_per_second: float = Field(
+        default=10.0, gt=0, le=100, description="the most requests per second sent to the MIS"
+    )
+    timeout_seconds: float = Field(
+        default=60.0, gt=0, le=600, description="how long one request may take before a retry"
+    )
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -58,16 +65,6 @@ def parse_date(value: Any) -> date | None:
         if value is None:
             return None
     return date.fromisoformat(str(value)[:10])
-
-
-def parse_flag(value: Any) -> bool | None:
-    """Read a yes/no flag in any of the spellings MIS feeds use; unknown spellings give None."""
-    key = value.strip().lower() if isinstance(value, str) else value
-    if key in _TRUE:
-        return True
-    if key in _FALSE:
-        return False
-    return None
 
 
 def _nc_year(value: Any) -> int | None:
@@ -132,8 +129,20 @@ class WondeAdapter(Adapter[WondeOptions]):
     """Pupils and session attendance through a Wonde-style aggregator."""
 
     kind: ClassVar[str] = "wonde"
-    streams: ClassVar[frozenset[Stream]] = frozenset({Stream.PUPILS, Stream.ATTENDANCE})
+    streams: ClassVar[frozenset[Stream]] = frozenset(
+        {Stream.PUPILS, Stream.ATTENDANCE, Stream.DELETIONS}
+    )
     Options: ClassVar[type[AdapterOptions]] = WondeOptions
+
+    @cached_property
+    def _limiter(self) -> RateLimiter:
+        # One per adapter, so every page and retry of an academy's extract shares the budget.
+        return RateLimiter(self.options.max_requests_per_second)
+
+    @property
+    def _timeout(self) -> httpx.Timeout:
+        seconds = self.options.timeout_seconds
+        return httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
     def _url(self, resource: str) -> str:
         return f"{self.options.base_url.rstrip('/')}/schools/{self.options.school_id}/{resource}"
@@ -149,6 +158,8 @@ class WondeAdapter(Adapter[WondeOptions]):
                 headers=headers,
                 params=query,
                 max_retries=self.options.max_retries,
+                timeout=self._timeout,
+                limiter=self._limiter,
             )
             if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
                 raise AdapterError(f"{resource}: expected a JSON object with a 'data' list")
@@ -164,6 +175,10 @@ class WondeAdapter(Adapter[WondeOptions]):
         moment = window.updated_after.astimezone(UTC)
         return {"updated_after": moment.strftime("%Y-%m-%d %H:%M:%S")}
 
+    def source_key(self) -> str:
+        """The aggregator's host and the school: a change of either is a new history."""
+        return f"wonde:{self.options.base_url.rstrip('/')}:{self.options.school_id}"
+
     def check_connection(self) -> None:
         """Read the school record: proves the base URL, the school id and the token."""
         get_json(
@@ -171,6 +186,8 @@ class WondeAdapter(Adapter[WondeOptions]):
             f"{self.options.base_url.rstrip('/')}/schools/{self.options.school_id}",
             headers={"Authorization": f"Bearer {self._secret}"},
             max_retries=self.options.max_retries,
+            timeout=self._timeout,
+            limiter=self._limiter,
         )
 
     def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
@@ -179,6 +196,8 @@ class WondeAdapter(Adapter[WondeOptions]):
             yield from self._fetch_pupils(window)
         elif stream is Stream.ATTENDANCE:
             yield from self._fetch_attendance(window)
+        elif stream is Stream.DELETIONS:
+            yield from self._fetch_deletions(window)
         else:  # pragma: no cover - guarded by ``streams``
             raise AdapterError(f"the wonde adapter has no stream {stream!r}")
 
@@ -188,6 +207,23 @@ class WondeAdapter(Adapter[WondeOptions]):
             for rows in self._pages(resource, params):
                 records = [pupil_record(row) for row in rows]
                 yield Page(records, _latest(r.source_updated_at for r in records))
+
+    def _fetch_deletions(self, window: Window) -> Iterator[Page]:
+        params = {"type": "student", **self._filter(window)}
+        for rows in self._pages("deletions", params):
+            records = [
+                DeletionRecord(
+                    object_type="pupil",
+                    mis_id=str(row["id"]),
+                    deleted_at=parse_timestamp(row.get("deleted_at") or row.get("updated_at")),
+                )
+                for row in rows
+                if str(row.get("type", "student")) == "student"
+            ]
+            stamps = (
+                parse_timestamp(row.get("updated_at") or row.get("deleted_at")) for row in rows
+            )
+            yield Page(records, _latest(stamps))
 
     def _codes(self) -> dict[str, str]:
         codes: dict[str, str] = {}

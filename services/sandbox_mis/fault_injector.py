@@ -1,0 +1,156 @@
+"""ASGI middleware that injects :class:`~sandbox_mis.faults.Faults` into the sandbox's answers.
+
+It sits in front of the routes so the API itself stays fault-free: it answers 429 and 5xx
+itself, delays, rewrites the ``page`` a route sees (repeated pages) and cuts bodies short. Its
+counters belong to one app instance and are guarded by a lock, so the faults a client meets
+depend only on the order of its requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox_mis.faults import LIST_RESOURCES, SCHOOL_RESOURCE, Faults
+
+_SCHOOLS_PREFIX = "/v1.0/schools/"
+_DESCRIPTIONS = {
+    429: ("rate_limited", "Too many requests: retry after the time in Retry-After."),
+    500: ("server_error", "Internal server error (injected by the sandbox)."),
+    502: ("bad_gateway", "The upstream MIS did not answer (injected by the sandbox)."),
+    503: ("unavailable", "The service is temporarily unavailable (injected by the sandbox)."),
+}
+
+
+class FaultInjector:
+    """Inject ``faults`` into requests for the resources they name."""
+
+    def __init__(self, app: ASGIApp, faults: Faults) -> None:
+        self.app = app
+        self.faults = faults
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._faulted_once: set[tuple[str, str]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request, with whatever fault its position calls for."""
+        resource = _resource(scope) if scope["type"] == "http" else None
+        if resource is None or resource not in self.faults.resources:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        page = _page(request) if resource != SCHOOL_RESOURCE else None
+        status, slow, truncate = self._decide(request, page)
+        if status is not None:
+            await _error(status, self.faults.retry_after)(scope, receive, send)
+            return
+        if slow:
+            await asyncio.sleep(self.faults.slow_seconds)
+        reshaped = page is not None and (
+            self.faults.data_page(page) != page or page in self.faults.repeat_pages
+        )
+        if not (reshaped or truncate):
+            await self.app(scope, receive, send)
+            return
+        inner = scope
+        if page is not None and reshaped:
+            query = request.url.include_query_params(page=self.faults.data_page(page)).query
+            inner = {**scope, "query_string": query.encode("latin-1")}
+        start, body = await _capture(self.app, inner, receive)
+        if start.get("status") == 200:
+            if page is not None and reshaped:
+                body = self._repaginate(body, request, page)
+            if truncate:
+                body = body[: len(body) // 2]
+        await _replay(send, start, body)
+
+    def _decide(self, request: Request, page: int | None) -> tuple[int | None, bool, bool]:
+        """Count the request; return (status to inject, be slow, truncate)."""
+        faults = self.faults
+        with self._lock:
+            self._requests += 1
+            status = faults.status_for(self._requests)
+            if status is not None or page is None:
+                return status, False, False
+            url = str(request.url)
+            slow = page in faults.slow_pages and self._first("slow", url, faults.slow_always)
+            truncate = page in faults.truncate_pages and self._first(
+                "truncate", url, faults.truncate_always
+            )
+            return None, slow, truncate
+
+    def _first(self, kind: str, url: str, always: bool) -> bool:
+        """Whether to fault this URL now: always, or only the first time (lock held)."""
+        if always:
+            return True
+        if (kind, url) in self._faulted_once:
+            return False
+        self._faulted_once.add((kind, url))
+        return True
+
+    def _repaginate(self, body: bytes, request: Request, page: int) -> bytes:
+        """Rewrite ``meta.pagination`` so the served page keeps its own number and links."""
+        document: dict[str, Any] = json.loads(body)
+        pagination = document["meta"]["pagination"]
+        more = bool(pagination.get("more")) or page in self.faults.repeat_pages
+        pagination.update(
+            next=str(request.url.include_query_params(page=page + 1)) if more else None,
+            previous=str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
+            more=more,
+            current_page=page,
+        )
+        return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _resource(scope: Scope) -> str | None:
+    """Return the resource a path names (``"school"`` for the school itself), or None."""
+    path: str = scope["path"]
+    if not path.startswith(_SCHOOLS_PREFIX):
+        return None
+    _, _, rest = path[len(_SCHOOLS_PREFIX) :].partition("/")
+    rest = rest.strip("/")
+    if not rest:
+        return SCHOOL_RESOURCE
+    return rest if rest in LIST_RESOURCES else None
+
+
+def _page(request: Request) -> int | None:
+    """The page asked for; None for a malformed one, which the route answers with a 400."""
+    text = request.query_params.get("page", "1")
+    return int(text) if text.isdigit() and int(text) >= 1 else None
+
+
+def _error(status: int, retry_after: int) -> Response:
+    error, description = _DESCRIPTIONS[status]
+    headers = {"Retry-After": str(retry_after)} if status == 429 else None
+    content = json.dumps({"error": error, "error_description": description})
+    return Response(content, status_code=status, headers=headers, media_type="application/json")
+
+
+async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+    """Run the app and keep its response start message and whole body."""
+    start: Message = {}
+    chunks: list[bytes] = []
+
+    async def keep(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    return start, b"".join(chunks)
+
+
+async def _replay(send: Send, start: Message, body: bytes) -> None:
+    """Send a captured response with ``body`` and a Content-Length to match it."""
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
