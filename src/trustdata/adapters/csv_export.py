@@ -55,7 +55,7 @@ from trustdata.adapters.base import (
     Stream,
     Window,
 )
-from trustdata.adapters.values import parse_flag
+from trustdata.adapters.values import parse_eal, parse_flag, parse_nc_year
 from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
 
 log = logging.getLogger(__name__)
@@ -139,27 +139,6 @@ def parse_session(text: str) -> str:
     """AM or PM from any usual spelling; anything else is kept (upper-cased) for audit."""
     key = text.strip().upper()
     return _SESSIONS.get(key, key)
-
-
-def parse_nc_year(text: str) -> int | None:
-    """National curriculum year from "5", "Year 5", "Y5", "R" or "N2"; unknown spellings: None."""
-    key = text.strip().upper().removeprefix("YEAR").removeprefix("Y").strip()
-    if key in {"R", "REC", "RECEPTION"}:
-        return 0
-    if key in {"N", "N1", "N2", "NURSERY"}:
-        return -1
-    return int(key) if key.lstrip("-").isdigit() else None
-
-
-def parse_eal(text: str) -> bool | None:
-    """EAL as a flag, or from a first-language status ("Other than English", "English")."""
-    flag = parse_flag(text)
-    key = text.strip().lower().removeprefix("believed to be ")
-    if flag is None and key.startswith("other"):
-        return True
-    if flag is None and key.startswith("english"):
-        return False
-    return flag
 
 
 def _text(value: str) -> str | None:

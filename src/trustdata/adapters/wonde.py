@@ -19,7 +19,7 @@ from pydantic import Field
 
 from trustdata.adapters.base import Adapter, AdapterError, AdapterOptions, Page, Stream, Window
 from trustdata.adapters.http import RateLimiter, get_json
-from trustdata.adapters.values import parse_flag
+from trustdata.adapters.values import parse_eal, parse_flag, parse_nc_year
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 
 _STUDENT_INCLUDES = "education_details,extended_details"
@@ -67,15 +67,6 @@ def parse_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def _nc_year(value: Any) -> int | None:
-    text = str(value).strip().upper() if value is not None else ""
-    if text in {"R", "REC", "RECEPTION"}:
-        return 0
-    if text in {"N1", "N2", "N"}:
-        return -1
-    return int(text) if text.lstrip("-").isdigit() else None
-
-
 def _included(record: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     wrapper = record.get(name) or {}
     data = wrapper.get("data", wrapper) if isinstance(wrapper, Mapping) else {}
@@ -88,19 +79,6 @@ def _relation_id(value: Any) -> str:
     return str(value)
 
 
-def _eal(extended: Mapping[str, Any]) -> bool | None:
-    status = extended.get("english_as_additional_language_status")
-    if isinstance(status, str) and status.strip().lower().startswith(
-        ("other", "believed to be other")
-    ):
-        return True
-    if isinstance(status, str) and status.strip().lower().startswith(
-        ("english", "believed to be english")
-    ):
-        return False
-    return parse_flag(extended.get("english_as_additional_language", status))
-
-
 def pupil_record(student: Mapping[str, Any]) -> PupilRecord:
     """Turn a Wonde student into a canonical pupil record (names are left behind)."""
     education = _included(student, "education_details")
@@ -111,14 +89,17 @@ def pupil_record(student: Mapping[str, Any]) -> PupilRecord:
         upn=str(upn).strip().upper() if upn else None,
         date_of_birth=parse_date(student.get("date_of_birth")),
         gender=student.get("gender"),
-        nc_year=_nc_year(education.get("current_nc_year")),
+        nc_year=parse_nc_year(education.get("current_nc_year")),
         fsm_eligible=parse_flag(extended.get("free_school_meals")),
         fsm6=parse_flag(extended.get("free_school_meals_6")),
         in_care=parse_flag(extended.get("in_lea_care")),
         previously_in_care=parse_flag(extended.get("ever_in_care")),
         service_child=parse_flag(extended.get("service_children_indicator")),
         sen_status=extended.get("sen_status"),
-        eal=_eal(extended),
+        eal=parse_eal(
+            extended.get("english_as_additional_language_status")
+            or extended.get("english_as_additional_language")
+        ),
         admission_date=parse_date(education.get("admission_date")),
         leaving_date=parse_date(education.get("leaving_date")),
         source_updated_at=parse_timestamp(student.get("updated_at")),
