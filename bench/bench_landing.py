@@ -5,7 +5,8 @@
 The sandbox MIS runs in its own process, so the peak RSS printed is that of the pipeline
 process alone: extract (HTTP + JSON), code mapping and COPY into staging, then audit and
 publish. Run it at two scales to see that landing memory does not grow with the extract.
-Uses TRUSTDATA_WAREHOUSE_URL if set, else the embedded PostgreSQL under .data/.
+Uses TRUSTDATA_WAREHOUSE_URL if set, else the database ``trustdata_bench`` of the embedded
+PostgreSQL under .data/, never the demo's own warehouse database.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 from pathlib import Path
 
 import httpx
+
+# Before trustdata reads its settings: keep benchmark data out of the demo's warehouse.
+os.environ.setdefault("TRUSTDATA_WAREHOUSE_DATABASE", "trustdata_bench")
 
 from trustdata import orchestration
 
