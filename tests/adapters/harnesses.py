@@ -63,7 +63,18 @@ def csv_harness(tmp_path: Path) -> Iterator[Harness]:
         yield Harness(build("csv", options, "none", client), options, "none", None)
 
 
+@contextmanager
+def ctf_harness(tmp_path: Path) -> Iterator[Harness]:
+    from tests.adapters.test_ctf import write_ctf_folder
+
+    options = write_ctf_folder(tmp_path / "drop")
+    with httpx.Client() as client:
+        # File adapters take no secret, so there is no wrong one to try.
+        yield Harness(build("ctf", options, "none", client), options, "none", None)
+
+
 HARNESSES: dict[str, Callable[[Path], AbstractContextManager[Harness]]] = {
     "wonde": wonde_harness,
     "csv": csv_harness,
+    "ctf": ctf_harness,
 }

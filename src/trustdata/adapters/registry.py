@@ -9,6 +9,7 @@ from trustdata.adapters.base import Adapter
 
 _ADAPTERS: dict[str, str] = {
     "csv": "trustdata.adapters.csv_export:CsvExportAdapter",
+    "ctf": "trustdata.adapters.ctf:CtfAdapter",
     "wonde": "trustdata.adapters.wonde:WondeAdapter",
 }
 
