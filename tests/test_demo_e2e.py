@@ -88,7 +88,8 @@ def test_demo_runs_twice_with_the_same_numbers(tmp_path: Path) -> None:
         ).scalar_one()
     engine.dispose()
     del server
-    assert [r.status for r in runs] == ["published"] * 4
+    # Two runs of three streams (pupils, attendance, deletions), every batch published.
+    assert [r.status for r in runs] == ["published"] * 6
     # The second run re-read the look-back window and changed nothing.
     assert [r.rows_published for r in runs if r.stream == "attendance"][1] == 0
     assert keys
