@@ -1,5 +1,5 @@
 """Command line: ``python -m sandbox_mis [--host] [--port] [--scale] [--seed] [--dataset FILE]
-[--faults SPEC]``.
+[--faults SPEC] [--api wonde|arbor]``.
 
 Prints the base URL and each school's id and token, then serves until interrupted.
 """
@@ -11,7 +11,8 @@ import argparse
 import uvicorn
 
 from sandbox_mis.app import BASE_PATH, create_app
-from sandbox_mis.dataset import generate, load
+from sandbox_mis.arbor import create_arbor_app
+from sandbox_mis.dataset import Dataset, generate, load
 from sandbox_mis.faults import Faults, parse_faults
 
 
@@ -32,14 +33,33 @@ def main(argv: list[str] | None = None) -> None:
         help="inject faults, e.g. '429:every=5,retry_after=1;500:every=7;truncate:pages=2' "
         "(see services/sandbox_mis/README.md)",
     )
+    parser.add_argument(
+        "--api",
+        choices=("wonde", "arbor"),
+        default="wonde",
+        help="which MIS API to speak: Wonde-shaped (default) or Arbor-style REST",
+    )
     args = parser.parse_args(argv)
     dataset = load(args.dataset) if args.dataset else generate(seed=args.seed, scale=args.scale)
+    if args.api == "arbor":
+        _serve_arbor(args, dataset)
+        return
     print(f"Sandbox MIS at http://{args.host}:{args.port}{BASE_PATH}")
     if args.faults is not None:
         print(f"  injecting faults: {args.faults}")
     for school in dataset.schools:
         print(f"  {school.id}  {school.name:<28}  token: {school.token}")
     uvicorn.run(create_app(dataset, args.faults), host=args.host, port=args.port, log_level="info")
+
+
+def _serve_arbor(args: argparse.Namespace, dataset: Dataset) -> None:
+    """Serve the Arbor-style API: one base path per school, HTTP Basic (school id, token)."""
+    if args.faults is not None:
+        raise SystemExit("--faults applies to the Wonde-shaped API only")
+    print(f"Sandbox MIS (Arbor-style) at http://{args.host}:{args.port}/<school id>/rest-v2/")
+    for school in dataset.schools:
+        print(f"  {school.id}  {school.name:<28}  basic auth: {school.id} / {school.token}")
+    uvicorn.run(create_arbor_app(dataset), host=args.host, port=args.port, log_level="info")
 
 
 def _faults(spec: str) -> Faults:

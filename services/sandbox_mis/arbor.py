@@ -1,0 +1,285 @@
+"""The sandbox MIS as an Arbor-style REST API, over the same dataset as the Wonde-shaped one.
+
+Arbor gives each school its own host; one sandbox app serves every school under its own base
+path instead: ``/{school_id}/rest-v2/...``, with HTTP Basic auth (user: the school id,
+password: the school's token). Responses are built with ``json.dumps``, as in
+:mod:`sandbox_mis.app`, because a page of 1,000 records or changes is the hot path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sandbox_mis import arbor_wire as wire
+from sandbox_mis.arbor_index import ArborSchool
+from sandbox_mis.models import Dataset, national_codes
+
+#: Page size when the client does not ask for one, and the largest the server returns.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+router = APIRouter(prefix=f"/{{school_id}}{wire.REST_PREFIX}")
+
+
+class ArborError(Exception):
+    """An error response in Arbor's shape: HTTP status, reason phrase and one message."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(slots=True)
+class ServedSchool:
+    """A school's index plus its small resources, built once when the app starts."""
+
+    index: ArborSchool
+    lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    by_id: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+
+
+_Builder = Callable[[ArborSchool, int], list[dict[str, Any]]]
+
+
+def _students(school: ArborSchool, _year: int) -> list[dict[str, Any]]:
+    return [
+        wire.student(s, sid, school.student_revision[sid])
+        for s in school.live
+        for sid in (school.ids[s.id],)
+    ]
+
+
+def _persons(school: ArborSchool, _year: int) -> list[dict[str, Any]]:
+    return [wire.person(s, school.ids[s.id]) for s in school.live]
+
+
+def _upns(school: ArborSchool, _year: int) -> list[dict[str, Any]]:
+    return [wire.upn_assignment(s, school.ids[s.id], n) for n, s in enumerate(school.live, 1)]
+
+
+def _fsm(school: ArborSchool, year: int) -> list[dict[str, Any]]:
+    periods = [
+        (school.ids[s.id], period)
+        for s in school.live
+        for period in wire.fsm_periods(s, school.ids[s.id], year)
+    ]
+    return [wire.fsm_eligibility(sid, n, period) for n, (sid, period) in enumerate(periods, 1)]
+
+
+def _premium(school: ArborSchool, year: int) -> list[dict[str, Any]]:
+    reasons = [(school.ids[s.id], kind) for s in school.live for kind in wire.premium_types(s)]
+    return [wire.premium_recipient(sid, n, kind, year) for n, (sid, kind) in enumerate(reasons, 1)]
+
+
+def _care(school: ArborSchool, year: int) -> list[dict[str, Any]]:
+    cared = [s for s in school.live if s.in_lea_care or s.ever_in_care]
+    return [wire.care_assignment(s, school.ids[s.id], n, year) for n, s in enumerate(cared, 1)]
+
+
+def _marks(school: ArborSchool, _year: int) -> list[dict[str, Any]]:
+    codes = zip(school.mark_ids, national_codes(), strict=True)
+    return [wire.attendance_mark(mark_id, code) for mark_id, code in codes]
+
+
+#: The resources served from lists built at start-up: {path: (wrapper keys, builder)}.
+#: Lists are wrapped by the camel-cased plural, single objects by the camel-cased singular.
+LISTINGS: dict[str, tuple[str, str, _Builder]] = {
+    "students": ("students", "student", _students),
+    "persons": ("persons", "person", _persons),
+    "ukdfe-upn-assignments": ("ukdfeUpnAssignments", "ukdfeUpnAssignment", _upns),
+    "ukdfe-free-school-meal-eligibilities": (
+        "ukdfeFreeSchoolMealEligibilities",
+        "ukdfeFreeSchoolMealEligibility",
+        _fsm,
+    ),
+    "ukdfe-pupil-premium-recipients": (
+        "ukdfePupilPremiumRecipients",
+        "ukdfePupilPremiumRecipient",
+        _premium,
+    ),
+    "in-care-status-assignments": (
+        "inCareStatusAssignments",
+        "inCareStatusAssignment",
+        _care,
+    ),
+    "attendance-marks": ("attendanceMarks", "attendanceMark", _marks),
+}
+
+
+def create_arbor_app(dataset: Dataset) -> FastAPI:
+    """Return the ASGI app serving ``dataset`` the Arbor way, every school under its id."""
+    app = FastAPI(title="trustdata sandbox MIS (Arbor-style)", version="1.0")
+    served: dict[str, ServedSchool] = {}
+    for position, school in enumerate(dataset.schools, start=1):
+        view = ServedSchool(ArborSchool(school, dataset.school_days, position))
+        for resource, (_, _, build) in LISTINGS.items():
+            objects = build(view.index, dataset.start_year)
+            view.lists[resource] = objects
+            view.by_id[resource] = {obj["id"]: obj for obj in objects}
+        served[school.id] = view
+    app.state.arbor = served
+    app.include_router(router)
+    app.add_exception_handler(ArborError, _arbor_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+async def authorised_school(request: Request, school_id: str) -> ServedSchool:
+    """Return the school: 404 for an unknown school, then 401 unless Basic auth matches."""
+    view: ServedSchool | None = request.app.state.arbor.get(school_id)
+    if view is None:
+        raise ArborError(404, "Not Found", "No school is served at this address.")
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except ValueError:  # bad base64 (binascii.Error) or bad UTF-8 (UnicodeDecodeError)
+        user = password = ""
+    # Compare both parts always, as bytes, so timing reveals neither which part was wrong.
+    user_ok = secrets.compare_digest(user.encode(), school_id.encode())
+    password_ok = secrets.compare_digest(password.encode(), view.index.school.token.encode())
+    if scheme.lower() != "basic" or not (user_ok and password_ok):
+        raise ArborError(401, "Unauthorized", "Valid HTTP Basic credentials are required.")
+    return view
+
+
+SchoolDep = Annotated[ServedSchool, Depends(authorised_school)]
+
+
+@router.get("/{resource}/changelog")
+async def changelog(request: Request, school: SchoolDep, resource: str) -> Response:
+    """List the changes of ``resource`` after ``from-revision`` up to ``to-revision``."""
+    feed = school.index.feeds.get(resource)
+    if feed is None:
+        raise ArborError(404, "Not Found", "This resource has no changelog.")
+    params = request.query_params
+    current = school.index.current_revision
+    after = _int(params.get("from-revision"), "from-revision", 0, minimum=0)
+    upto = min(_int(params.get("to-revision"), "to-revision", current, minimum=0), current)
+    first, last = feed.rank(after), max(feed.rank(after), feed.rank(upto))
+    offset, size = _paging(request)
+    changes = feed.changes(first + offset, min(last, first + offset + size))
+    return _json({"changes": changes, "currentRevision": current})
+
+
+@router.get("/attendance-records")
+async def list_records(request: Request, school: SchoolDep) -> Response:
+    """List attendance records by register and student, filtered on ``startDatetime``."""
+    params = request.query_params
+    start = _moment(params.get("filters.startDatetime.from"), "filters.startDatetime.from")
+    end = _moment(params.get("filters.startDatetime.to"), "filters.startDatetime.to", upper=True)
+    offset, size = _paging(request)
+    window = school.index.slot_window(start, end)
+    return _json({"attendanceRecords": school.index.records(window, offset, size)})
+
+
+@router.get("/attendance-records/{object_id}")
+async def get_record(school: SchoolDep, object_id: str) -> Response:
+    """Return one attendance record."""
+    found = school.index.record(_object_id(object_id))
+    if found is None:
+        raise ArborError(404, "Not Found", "No attendance record with this id.")
+    return _json({"attendanceRecord": found})
+
+
+@router.get("/{resource}")
+async def list_objects(request: Request, school: SchoolDep, resource: str) -> Response:
+    """List one of the small resources, ordered by id."""
+    plural, _, _ = _listing(resource)
+    offset, size = _paging(request)
+    return _json({plural: school.lists[resource][offset : offset + size]})
+
+
+@router.get("/{resource}/{object_id}")
+async def get_object(school: SchoolDep, resource: str, object_id: str) -> Response:
+    """Return one object of a small resource, wrapped by its type."""
+    _, singular, _ = _listing(resource)
+    found = school.by_id[resource].get(_object_id(object_id))
+    if found is None:
+        raise ArborError(404, "Not Found", "No object with this id.")
+    return _json({singular: found})
+
+
+def _listing(resource: str) -> tuple[str, str, _Builder]:
+    listing = LISTINGS.get(resource)
+    if listing is None:
+        raise ArborError(404, "Not Found", "Unknown resource.")
+    return listing
+
+
+def _object_id(text: str) -> int:
+    if not text.isdigit():
+        raise ArborError(404, "Not Found", "No object with this id.")
+    return int(text)
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    """Return (offset, size) from ``page-number`` (from 1) and ``page-size`` (at most 1,000)."""
+    params = request.query_params
+    number = _int(params.get("page-number"), "page-number", 1, minimum=1)
+    size = min(
+        _int(params.get("page-size"), "page-size", DEFAULT_PAGE_SIZE, minimum=1), MAX_PAGE_SIZE
+    )
+    return (number - 1) * size, size
+
+
+def _int(text: str | None, name: str, default: int, *, minimum: int) -> int:
+    if text is None:
+        return default
+    if not text.isdigit() or int(text) < minimum:
+        raise ArborError(400, "Bad Request", f"{name} must be a whole number of {minimum} or more")
+    return int(text)
+
+
+def _moment(text: str | None, name: str, *, upper: bool = False) -> datetime | None:
+    """Parse an ISO date or datetime; a date as an upper bound covers that whole day."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ArborError(
+            400, "Bad Request", f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"
+        ) from None
+    if moment.tzinfo is not None:  # the sandbox's times are UTC without an offset
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    if upper and len(text) == 10:
+        return moment + timedelta(days=1)
+    # The upper bound is inclusive; slot_window takes an exclusive end.
+    return moment + timedelta(microseconds=1) if upper else moment
+
+
+def _json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    content = json.dumps(body, separators=(",", ":"))
+    return Response(content, status_code=status, media_type="application/json", headers=headers)
+
+
+async def _arbor_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ArborError)
+    headers = {"WWW-Authenticate": 'Basic realm="Arbor sandbox"'} if error.status == 401 else None
+    return _json(wire.error(error.status, error.reason, error.message), error.status, headers)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    reason = "Not Found" if error.status_code == 404 else "Error"
+    return _json(wire.error(error.status_code, reason, str(error.detail)), error.status_code)
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    return _json(wire.error(400, "Bad Request", str(error)), 400)

@@ -1,0 +1,283 @@
+"""One school of the dataset as an Arbor-style MIS holds it: integer ids, revisions, changelog.
+
+Arbor numbers every change in a school with one increasing revision. The sandbox derives the
+revisions from the dataset's times, so they are the same for the same dataset:
+
+- a student record is created at ``created_at``, updated at ``updated_at`` when that is later,
+  and a deleted record is deleted at ``deleted_at``;
+- every mark of a register (a school day's AM or PM session, a "slot") is created when the
+  register is taken (09:05 / 13:35), in student id order;
+- a few marks per school are register corrections: taken as ``N`` and changed to the dataset's
+  ``I`` three school days later (08:40), so they are a create and then an update.
+
+Events are sorted by time and numbered from 1. A register's marks are one block of consecutive
+revisions, so a changelog or list page is found by bisection over a few hundred blocks rather
+than by building the year's million changes.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from itertools import accumulate
+from typing import Any
+
+from sandbox_mis import arbor_wire as wire
+from sandbox_mis.index import SESSION_UPDATED
+from sandbox_mis.marks import minutes_late
+from sandbox_mis.models import CODE_INDEX, MARK_CODES, NO_MARK, School, Student
+
+#: A record id is ``(slot + 1) * RECORD_ID_BASE + student id``: stable and decodable.
+RECORD_ID_BASE = 100_000
+#: How many marks per school are recorded as ``N`` and corrected to ``I`` later.
+CORRECTIONS_PER_SCHOOL = 5
+_CORRECTION_DELAY_DAYS = 3
+_CORRECTED_AT = time(8, 40)
+_SESSION_START = (time(9, 0), time(13, 30))
+_SESSION_END = (time(12, 0), time(15, 30))
+
+#: Renders the change at an offset into a block, given that change's revision.
+_Render = Callable[[int, int], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A mark first recorded as ``N`` and corrected to its dataset code at ``corrected_at``."""
+
+    row: int
+    slot: int
+    record_id: int
+    corrected_at: datetime
+
+
+@dataclass(slots=True)
+class _Event:
+    at: datetime
+    order: int  # breaks ties at one time: students, then registers, then corrections
+    key: int
+    size: int
+    feed: str
+    render: _Render
+    first_revision: int = 0
+
+
+class Feed:
+    """One resource's changes as blocks of consecutive revisions, for changelog pages."""
+
+    def __init__(self, events: list[_Event]) -> None:
+        self._first = [e.first_revision for e in events]
+        self._size = [e.size for e in events]
+        self._render = [e.render for e in events]
+        self._before = [0, *accumulate(self._size)]
+
+    def rank(self, revision: int) -> int:
+        """Return how many of the feed's changes have a revision of ``revision`` or less."""
+        i = bisect_right(self._first, revision) - 1
+        if i < 0:
+            return 0
+        return self._before[i] + min(self._size[i], revision - self._first[i] + 1)
+
+    def changes(self, first: int, last: int) -> list[dict[str, Any]]:
+        """Return the changes at positions ``[first, last)`` of the feed."""
+        page: list[dict[str, Any]] = []
+        i = bisect_right(self._before, first) - 1
+        k = first - self._before[i]
+        while first + len(page) < last:
+            page.append(self._render[i](k, self._first[i] + k))
+            k += 1
+            if k == self._size[i]:
+                i, k = i + 1, 0
+        return page
+
+
+class ArborSchool:
+    """A school's students, their satellite records and marks, numbered the Arbor way."""
+
+    def __init__(self, school: School, school_days: list[date], position: int) -> None:
+        if len(school.students) >= RECORD_ID_BASE:
+            raise ValueError("too many student records for the Arbor record id scheme")
+        self.school = school
+        self.days = school_days
+        #: Arbor ids are small integers: a student's position in the school, from 1.
+        self.ids = {s.id: n for n, s in enumerate(school.students, start=1)}
+        self.live = [s for s in school.students if s.deleted_at is None]
+        self.mark_ids = [100 * position + i + 1 for i in range(len(MARK_CODES))]
+        self._roster = self.live  # in Arbor id order, since ids are positions
+        self._row = {self.ids[s.id]: row for row, s in enumerate(self._roster)}
+        self._keys = [int(s.id[1:]) for s in self._roster]
+        n_slots = 2 * len(school_days)
+        self._slot_rows = [
+            array("I", (r for r, s in enumerate(self._roster) if s.marks[t] != NO_MARK))
+            for t in range(n_slots)
+        ]
+        self._before = [0, *accumulate(len(rows) for rows in self._slot_rows)]
+        moments = [(d, t) for d in school_days for t in range(2)]
+        self._starts = [datetime.combine(d, _SESSION_START[t]) for d, t in moments]
+        self._start_text = [wire.text(m) for m in self._starts]
+        self._end_text = [wire.text(datetime.combine(d, _SESSION_END[t])) for d, t in moments]
+        self.corrections = self._choose_corrections()
+        self._corrected = {c.record_id: c for c in self.corrections}
+        self._number_events()
+
+    # -- revisions -------------------------------------------------------------------------
+
+    def _choose_corrections(self) -> list[Correction]:
+        """Pick marks coded ``I`` spread over the year, each corrected a few days later."""
+        chosen: list[Correction] = []
+        n_slots = len(self._slot_rows)
+        target = CODE_INDEX["I"]
+        for j in range(CORRECTIONS_PER_SCHOOL):
+            start = (j + 1) * n_slots // (CORRECTIONS_PER_SCHOOL + 1)
+            found = next(
+                (
+                    (row, t)
+                    for t in range(start, n_slots - 2 * _CORRECTION_DELAY_DAYS)
+                    for row in self._slot_rows[t]
+                    if self._roster[row].marks[t] == target
+                ),
+                None,
+            )
+            if found is None or any(c.slot == found[1] and c.row == found[0] for c in chosen):
+                continue
+            row, t = found
+            day = self.days[t // 2 + _CORRECTION_DELAY_DAYS]
+            chosen.append(
+                Correction(row, t, self._record_id(row, t), datetime.combine(day, _CORRECTED_AT))
+            )
+        return chosen
+
+    def _number_events(self) -> None:
+        events = [*self._student_events(), *self._register_events(), *self._correction_events()]
+        events.sort(key=lambda e: (e.at, e.order, e.key))
+        revision = 1
+        for event in events:
+            event.first_revision = revision
+            revision += event.size
+        #: The school's latest revision; a changelog client resumes from it.
+        self.current_revision = revision - 1
+        self.feeds = {
+            name: Feed([e for e in events if e.feed == name])
+            for name in ("students", "attendance-records")
+        }
+        students = [e for e in events if e.feed == "students"]
+        #: Each student's latest revision (events are sorted, so the last one wins).
+        self.student_revision = {e.key: e.first_revision for e in students}
+        self._student_created = {e.key: e.first_revision for e in reversed(students)}
+        self._slot_first = {e.key: e.first_revision for e in events if e.order == 1}
+        self._update_revision = {e.key: e.first_revision for e in events if e.order == 2}
+
+    def _student_events(self) -> Iterator[_Event]:
+        for s in self.school.students:
+            sid = self.ids[s.id]
+            yield _Event(s.created_at, 0, sid, 1, "students", self._student_change(sid, "create"))
+            if s.deleted_at is not None:
+                yield _Event(
+                    s.deleted_at, 0, sid, 1, "students", self._student_change(sid, "delete")
+                )
+            elif s.updated_at > s.created_at:
+                yield _Event(
+                    s.updated_at, 0, sid, 1, "students", self._student_change(sid, "update")
+                )
+
+    def _student_change(self, sid: int, change: str) -> _Render:
+        def render(_offset: int, revision: int) -> dict[str, Any]:
+            previous = 0 if change == "create" else self._student_created[sid]
+            return wire.change(wire.ref("Student", "students", sid), change, previous, revision)
+
+        return render
+
+    def _register_events(self) -> Iterator[_Event]:
+        for t, rows in enumerate(self._slot_rows):
+            if rows:
+                day = self.days[t // 2]
+                at = datetime.combine(day, SESSION_UPDATED[t % 2])
+                yield _Event(at, 1, t, len(rows), "attendance-records", self._mark_created(t))
+
+    def _mark_created(self, slot: int) -> _Render:
+        def render(offset: int, revision: int) -> dict[str, Any]:
+            record_id = self._record_id(self._slot_rows[slot][offset], slot)
+            return wire.change(wire.record_ref(record_id), "create", 0, revision)
+
+        return render
+
+    def _correction_events(self) -> Iterator[_Event]:
+        for c in self.corrections:
+            yield _Event(c.corrected_at, 2, c.record_id, 1, "attendance-records", self._fix(c))
+
+    def _fix(self, c: Correction) -> _Render:
+        def render(_offset: int, revision: int) -> dict[str, Any]:
+            created = self._created(c.row, c.slot)
+            return wire.change(wire.record_ref(c.record_id), "update", created, revision)
+
+        return render
+
+    # -- attendance records ----------------------------------------------------------------
+
+    def _record_id(self, row: int, slot: int) -> int:
+        return (slot + 1) * RECORD_ID_BASE + self.ids[self._roster[row].id]
+
+    def _created(self, row: int, slot: int) -> int:
+        return self._slot_first[slot] + bisect_left(self._slot_rows[slot], row)
+
+    def slot_window(self, start: datetime | None, end: datetime | None) -> tuple[int, int]:
+        """Return the slots ``[first, stop)`` whose register starts in ``[start, end)``."""
+        first = 0 if start is None else bisect_left(self._starts, start)
+        stop = len(self._starts) if end is None else bisect_left(self._starts, end)
+        return first, max(first, stop)
+
+    def records(self, window: tuple[int, int], offset: int, limit: int) -> list[dict[str, Any]]:
+        """Return up to ``limit`` records, ``offset`` records into the slots of ``window``."""
+        first = self._before[window[0]] + offset
+        last = min(first + limit, self._before[window[1]])
+        page: list[dict[str, Any]] = []
+        if first >= last:
+            return page
+        t = bisect_right(self._before, first) - 1
+        k = first - self._before[t]
+        while len(page) < last - first:
+            if k == len(self._slot_rows[t]):
+                t, k = t + 1, 0
+                continue
+            page.append(self._record(self._slot_rows[t][k], t))
+            k += 1
+        return page
+
+    def record(self, record_id: int) -> dict[str, Any] | None:
+        """Return one record by id, or None when there is no such mark."""
+        slot, sid = divmod(record_id, RECORD_ID_BASE)
+        slot -= 1
+        row = self._row.get(sid)
+        if row is None or not 0 <= slot < len(self._slot_rows):
+            return None
+        if self._roster[row].marks[slot] == NO_MARK:
+            return None
+        return self._record(row, slot)
+
+    def _record(self, row: int, slot: int) -> dict[str, Any]:
+        student = self._roster[row]
+        code_index = student.marks[slot]
+        record_id = self._record_id(row, slot)
+        correction = self._corrected.get(record_id)
+        return wire.record(
+            record_id=record_id,
+            student_id=self.ids[student.id],
+            mark_id=self.mark_ids[code_index],
+            start=self._start_text[slot],
+            end=self._end_text[slot],
+            minutes_late=minutes_late(MARK_CODES[code_index], self._keys[row], slot),
+            revision=(
+                self._update_revision[record_id]
+                if correction is not None
+                else self._created(row, slot)
+            ),
+        )
+
+    # -- students --------------------------------------------------------------------------
+
+    def student(self, sid: int) -> Student | None:
+        """Return the live student with Arbor id ``sid``, or None."""
+        row = self._row.get(sid)
+        return None if row is None else self._roster[row]
