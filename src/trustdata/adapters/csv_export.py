@@ -39,7 +39,7 @@ import csv
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import ClassVar
@@ -55,12 +55,12 @@ from trustdata.adapters.base import (
     Stream,
     Window,
 )
+from trustdata.adapters.drop_folder import existing_folder, files_after
 from trustdata.adapters.values import parse_eal, parse_flag, parse_nc_year
 from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SESSIONS = {"AM": "AM", "A": "AM", "MORNING": "AM", "PM": "PM", "P": "PM", "AFTERNOON": "PM"}
 _NULLABLE = ", or to null if the report lacks it"
 _HINTS = {
@@ -128,11 +128,6 @@ class CsvExportOptions(AdapterOptions):
         if self.pupils_pattern == self.attendance_pattern:
             raise ValueError("pupils_pattern and attendance_pattern must differ")
         return self
-
-
-def file_watermark(path: Path) -> datetime:
-    """A file's modification time in UTC, truncated to microseconds as PostgreSQL stores it."""
-    return _EPOCH + timedelta(microseconds=path.stat().st_mtime_ns // 1000)
 
 
 def parse_session(text: str) -> str:
@@ -256,20 +251,10 @@ class CsvExportAdapter(Adapter[CsvExportOptions]):
     Options: ClassVar[type[AdapterOptions]] = CsvExportOptions
 
     def _folder(self) -> Path:
-        folder = self.options.folder
-        if not folder.is_dir():
-            raise AdapterError(
-                f"option 'folder': {folder} is not an existing folder "
-                "(check the path and that the drop share is mounted on this machine)"
-            )
-        return folder
+        return existing_folder(self.options.folder)
 
     def _files(self, pattern: str, window: Window) -> list[tuple[datetime, Path]]:
-        after = window.updated_after
-        if after is not None and after.tzinfo is None:
-            after = after.replace(tzinfo=UTC)
-        stamped = [(file_watermark(p), p) for p in self._folder().glob(pattern) if p.is_file()]
-        return sorted((stamp, path) for stamp, path in stamped if after is None or stamp > after)
+        return files_after(self.options.folder, pattern, window.updated_after)
 
     def check_connection(self) -> None:
         """The folder exists, is readable and holds at least one file matching a pattern."""

@@ -46,7 +46,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Generator, Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import IO, ClassVar
@@ -54,7 +54,7 @@ from typing import IO, ClassVar
 from pydantic import Field
 
 from trustdata.adapters.base import Adapter, AdapterError, AdapterOptions, Page, Stream, Window
-from trustdata.adapters.csv_export import file_watermark
+from trustdata.adapters.drop_folder import existing_folder, files_after
 from trustdata.adapters.values import parse_eal, parse_flag, parse_nc_year
 from trustdata.domain.records import PupilRecord
 
@@ -229,21 +229,10 @@ class CtfAdapter(Adapter[CtfOptions]):
     Options: ClassVar[type[AdapterOptions]] = CtfOptions
 
     def _folder(self) -> Path:
-        folder = self.options.folder
-        if not folder.is_dir():
-            raise AdapterError(
-                f"option 'folder': {folder} is not an existing folder "
-                "(check the path and that the drop share is mounted on this machine)"
-            )
-        return folder
+        return existing_folder(self.options.folder)
 
     def _files(self, window: Window) -> list[tuple[datetime, Path]]:
-        after = window.updated_after
-        if after is not None and after.tzinfo is None:
-            after = after.replace(tzinfo=UTC)
-        folder = self._folder()
-        stamped = [(file_watermark(p), p) for p in folder.glob(self.options.pattern) if p.is_file()]
-        return sorted((stamp, path) for stamp, path in stamped if after is None or stamp > after)
+        return files_after(self.options.folder, self.options.pattern, window.updated_after)
 
     def check_connection(self) -> None:
         """The folder is readable and its newest CTF has a header this adapter accepts."""
