@@ -87,7 +87,7 @@ def _audit_pupils(conn: Connection, batch: Batch, result: AuditResult) -> None:
             pupils_landing.c.batch_id == batch_id
         )
     ).all()
-    invalid = [mis_id for mis_id, upn in staged if upn is None or upn_problem(upn) is not None]
+    invalid = {mis_id for mis_id, upn in staged if upn is None or upn_problem(upn) is not None}
     if invalid:
         moved = _quarantine(
             conn,
@@ -96,11 +96,11 @@ def _audit_pupils(conn: Connection, batch: Batch, result: AuditResult) -> None:
             check="upn_valid",
             severity="warn",
             reason="UPN missing, badly formed or with a wrong check letter",
-            condition=pupils_landing.c.mis_id.in_(invalid),
+            condition=pupils_landing.c.mis_id.in_(sorted(invalid)),
         )
         result.quarantined += moved
         result.problems.append(f"warn: {moved} pupils without a valid UPN quarantined")
-    by_upn = Counter(upn for mis_id, upn in staged if mis_id not in set(invalid))
+    by_upn = Counter(upn for mis_id, upn in staged if mis_id not in invalid)
     twice = [upn for upn, count in by_upn.items() if count > 1]
     if twice:
         moved = _quarantine(
