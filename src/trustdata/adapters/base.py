@@ -37,9 +37,14 @@ class AdapterOptions(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """What to fetch: everything changed after ``updated_after`` (None: a full pull)."""
+    """What to fetch: everything changed since the last published batch.
+
+    Timestamp sources read ``updated_after``; change-log sources (Arbor's revisions) read
+    ``cursor``, the opaque position their last published page returned. Both None: a full pull.
+    """
 
     updated_after: datetime | None = None
+    cursor: str | None = None
 
 
 Record = PupilRecord | AttendanceMarkRecord | DeletionRecord
@@ -47,10 +52,12 @@ Record = PupilRecord | AttendanceMarkRecord | DeletionRecord
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of canonical records and the latest source timestamp among them."""
+    """One page of canonical records, the latest source timestamp among them, and (for
+    change-log sources) the position in the change history after this page."""
 
     records: Sequence[Record]
     watermark: datetime | None
+    cursor: str | None = None
 
 
 class AdapterError(Exception):

@@ -21,7 +21,7 @@ from trustdata.config.settings import get_settings
 from trustdata.config.trust import TrustConfig, load_trust_config
 from trustdata.orchestration.credentials import ConnectionLookup, resolve_secret
 from trustdata.pipeline.audit import audit
-from trustdata.pipeline.batches import read_watermark
+from trustdata.pipeline.batches import read_position
 from trustdata.pipeline.land import land
 from trustdata.pipeline.publish import BatchBlocked, publish
 from trustdata.warehouse.engine import get_engine, warehouse_url
@@ -75,16 +75,18 @@ def land_stream(
     with httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), transport=transport) as client:
         adapter = cls(options=options, secret=secret, client=client)
         with engine.connect() as conn:
-            watermark = read_watermark(conn, academy.id, kind.value, adapter.source_key())
+            position = read_position(conn, academy.id, kind.value, adapter.source_key())
+        watermark = position.watermark
         since = None
         if watermark is not None and not full:
             since = watermark - academy.lookback if kind is Stream.ATTENDANCE else watermark
+        window = Window(updated_after=since, cursor=None if full else position.cursor)
         result = land(
             engine=engine,
             adapter=adapter,
             academy_id=academy.id,
             stream=kind,
-            window=Window(updated_after=since),
+            window=window,
             run_id=run_id,
             code_map=academy.code_map,
             watermark_before=watermark,
@@ -96,6 +98,7 @@ def land_stream(
         "rows_landed": result.rows,
         "updated_after": since.isoformat() if since else None,
         "watermark": result.watermark.isoformat() if result.watermark else None,
+        "cursor": result.cursor,
     }
 
 

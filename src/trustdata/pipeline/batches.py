@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from trustdata.warehouse.tables import batches, watermarks
@@ -37,6 +37,7 @@ class Batch:
     watermark_after: datetime | None
     updated_after: datetime | None
     source: str | None
+    cursor_after: str | None
 
     @property
     def is_full(self) -> bool:
@@ -55,6 +56,7 @@ def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> B
         batches.c.watermark_after,
         batches.c.updated_after,
         batches.c.source,
+        batches.c.cursor_after,
     ).where(batches.c.batch_id == batch_id)
     row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:
@@ -69,47 +71,60 @@ def set_status(conn: Connection, batch_id: uuid.UUID, status: str, **values: Any
     )
 
 
-def read_watermark(conn: Connection, academy_id: str, stream: str, source: str) -> datetime | None:
-    """Return the last published watermark of (academy, stream) from ``source``.
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the last published batch of (academy, stream) left the source's history."""
 
-    None before the first publish, and None when the watermark came from another source (the
-    academy changed MIS or school id): the next sync is then a full pull.
+    watermark: datetime | None = None
+    cursor: str | None = None
+
+
+def read_position(conn: Connection, academy_id: str, stream: str, source: str) -> Position:
+    """Return the last published position of (academy, stream) in ``source``.
+
+    Empty before the first publish, and empty when it came from another source (the academy
+    changed MIS or school id): the next sync is then a full pull.
     """
     row = conn.execute(
-        select(watermarks.c.watermark, watermarks.c.source).where(
+        select(watermarks.c.watermark, watermarks.c.cursor, watermarks.c.source).where(
             watermarks.c.academy_id == academy_id, watermarks.c.stream == stream
         )
     ).one_or_none()
     if row is None or row.source not in (None, source):
-        return None
-    watermark: datetime = row.watermark
-    return watermark
+        return Position()
+    return Position(row.watermark, row.cursor)
 
 
 def advance_watermark(conn: Connection, batch: Batch) -> None:
-    """Move the batch's watermark forward, inside the publishing transaction.
+    """Move the stored position to the batch's, inside the publishing transaction.
 
-    It never moves back within one source; a batch from a new source replaces it.
+    Within one source the timestamp never moves back and a batch without a cursor keeps the
+    stored one; a batch from a new source replaces both.
     """
     statement = insert(watermarks).values(
         academy_id=batch.academy_id,
         stream=batch.stream,
         watermark=batch.watermark_after,
+        cursor=batch.cursor_after,
         source=batch.source,
         batch_id=batch.batch_id,
     )
+    stored, new = watermarks.c, statement.excluded
+    same_source = stored.source.is_not_distinct_from(new.source)
     conn.execute(
         statement.on_conflict_do_update(
-            index_elements=[watermarks.c.academy_id, watermarks.c.stream],
+            index_elements=[stored.academy_id, stored.stream],
             set_={
-                "watermark": statement.excluded.watermark,
-                "source": statement.excluded.source,
+                "watermark": case(
+                    (same_source, func.greatest(stored.watermark, new.watermark)),
+                    else_=new.watermark,
+                ),
+                "cursor": case(
+                    (same_source, func.coalesce(new.cursor, stored.cursor)), else_=new.cursor
+                ),
+                "source": new.source,
                 "batch_id": batch.batch_id,
                 "updated_at": func.now(),
             },
-            where=or_(
-                watermarks.c.watermark < statement.excluded.watermark,
-                watermarks.c.source.is_distinct_from(statement.excluded.source),
-            ),
         )
     )

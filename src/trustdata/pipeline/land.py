@@ -54,6 +54,7 @@ class LandResult:
     batch_id: uuid.UUID
     rows: int
     watermark: datetime | None
+    cursor: str | None
 
 
 def code_mapper(
@@ -177,10 +178,11 @@ def land(
                 status=BatchStatus.LANDING,
                 updated_after=window.updated_after,
                 watermark_before=watermark_before,
+                cursor_before=window.cursor,
             )
         )
     try:
-        rows, watermark = _copy_pages(
+        rows, watermark, cursor = _copy_pages(
             engine, batch_id, academy_id, stream, adapter.fetch(stream, window), code_map or {}
         )
     except Exception as exc:
@@ -188,9 +190,16 @@ def land(
             set_status(conn, batch_id, BatchStatus.FAILED, message=f"landing failed: {exc}"[:500])
         raise
     with engine.begin() as conn:
-        set_status(conn, batch_id, BatchStatus.LANDED, rows_landed=rows, watermark_after=watermark)
+        set_status(
+            conn,
+            batch_id,
+            BatchStatus.LANDED,
+            rows_landed=rows,
+            watermark_after=watermark,
+            cursor_after=cursor,
+        )
     log.info("landed %s %s: batch %s, %d rows", academy_id, stream.value, batch_id, rows)
-    return LandResult(batch_id, rows, watermark)
+    return LandResult(batch_id, rows, watermark, cursor)
 
 
 def _copy_pages(
@@ -200,7 +209,7 @@ def _copy_pages(
     stream: Stream,
     pages: Iterator[Page],
     code_map: dict[str, str],
-) -> tuple[int, datetime | None]:
+) -> tuple[int, datetime | None, str | None]:
     table, columns = LANDING[stream]
     map_code = code_mapper(code_map)
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
@@ -209,6 +218,7 @@ def _copy_pages(
     )
     rows = 0
     watermark: datetime | None = None
+    history_cursor: str | None = None
     with psycopg.connect(
         psycopg_conninfo(engine.url.render_as_string(hide_password=False))
     ) as conn:
@@ -225,8 +235,10 @@ def _copy_pages(
                 rows += len(page.records)
                 if page.watermark is not None and (watermark is None or page.watermark > watermark):
                     watermark = page.watermark
+                # Pages come in history order: the last cursor is where the next read starts.
+                history_cursor = page.cursor or history_cursor
         conn.commit()
         # Fresh statistics, so audit and publish plan their joins on what was just loaded.
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(str(table.schema), table.name)))
         conn.commit()
-    return rows, watermark
+    return rows, watermark, history_cursor

@@ -195,7 +195,7 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
                 changed = publish_deletions(conn, batch_id)
             # A deletion may arrive before or after the pupil's record: settle both orders.
             changed += apply_deletions(conn, batch.academy_id)
-        if batch.watermark_after is not None:
+        if batch.watermark_after is not None or batch.cursor_after is not None:
             advance_watermark(conn, batch)
         set_status(
             conn, batch_id, BatchStatus.PUBLISHED, rows_published=changed, finished_at=func.now()
