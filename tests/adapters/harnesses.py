@@ -73,8 +73,29 @@ def ctf_harness(tmp_path: Path) -> Iterator[Harness]:
         yield Harness(build("ctf", options, "none", client), options, "none", None)
 
 
+@contextmanager
+def arbor_harness(tmp_path: Path) -> Iterator[Harness]:
+    from sandbox_mis.arbor_testing import running_arbor
+
+    with running_arbor(generate(scale=0.02)) as root, httpx.Client() as client:
+        options = {
+            "base_url": f"{root}/A1000000001",
+            "username": "A1000000001",
+            "page_size": 1000,
+            "max_retries": 0,
+            "max_requests_per_second": 100,
+        }
+        yield Harness(
+            adapter=build("arbor", options, "sandbox-demo-token", client),
+            options=options,
+            secret="sandbox-demo-token",
+            wrong_secret_adapter=build("arbor", options, "s3cret-wrong", client),
+        )
+
+
 HARNESSES: dict[str, Callable[[Path], AbstractContextManager[Harness]]] = {
     "wonde": wonde_harness,
     "csv": csv_harness,
     "ctf": ctf_harness,
+    "arbor": arbor_harness,
 }

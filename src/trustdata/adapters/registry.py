@@ -8,6 +8,7 @@ from typing import Any
 from trustdata.adapters.base import Adapter
 
 _ADAPTERS: dict[str, str] = {
+    "arbor": "trustdata.adapters.arbor:ArborAdapter",
     "csv": "trustdata.adapters.csv_export:CsvExportAdapter",
     "ctf": "trustdata.adapters.ctf:CtfAdapter",
     "wonde": "trustdata.adapters.wonde:WondeAdapter",

@@ -1,0 +1,239 @@
+"""The Arbor adapter against the Arbor-style sandbox: full reads, the changelog, deletions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, select
+
+from sandbox_mis.arbor_testing import running_arbor
+from sandbox_mis.dataset import generate
+from trustdata import orchestration
+from trustdata.adapters.arbor import ArborAdapter, ArborOptions, ref_id
+from trustdata.adapters.base import AdapterError, Page, Stream, Window
+from trustdata.domain.codes import national_code_table
+from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
+from trustdata.domain.upn import is_valid_upn
+from trustdata.warehouse.tables import attendance_marks, pupils
+
+SCHOOL = "A1000000001"
+TOKEN = "sandbox-demo-token"
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[str]:
+    with running_arbor(generate(scale=0.02)) as url:
+        yield url
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client() as http:
+        yield http
+
+
+def adapter(root: str, client: httpx.Client, secret: str = TOKEN, **extra: Any) -> ArborAdapter:
+    options = ArborOptions(
+        base_url=f"{root}/{SCHOOL}",
+        username=SCHOOL,
+        max_retries=0,
+        max_requests_per_second=100,
+        **extra,
+    )
+    return ArborAdapter(options=options, secret=secret, client=client)
+
+
+def read(source: ArborAdapter, stream: Stream, window: Window) -> tuple[list[Any], str | None]:
+    pages: list[Page] = list(source.fetch(stream, window))
+    cursors = [p.cursor for p in pages if p.cursor is not None]
+    return [r for p in pages for r in p.records], (cursors[-1] if cursors else None)
+
+
+def changelog(root: str, client: httpx.Client, resource: str) -> list[dict[str, Any]]:
+    changes: list[dict[str, Any]] = []
+    number = 1
+    while True:
+        body = client.get(
+            f"{root}/{SCHOOL}/rest-v2/{resource}/changelog",
+            params={"from-revision": "0", "page-size": "1000", "page-number": str(number)},
+            auth=(SCHOOL, TOKEN),
+        ).json()
+        if not body["changes"]:
+            return changes
+        changes.extend(body["changes"])
+        number += 1
+
+
+def test_options_are_strict_and_bounded() -> None:
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        ArborOptions.model_validate({"base_url": "https://x", "username": "u", "school_id": "A"})
+    with pytest.raises(ValidationError):
+        ArborOptions(base_url="https://x", username="u", page_size=1001)
+
+
+def test_full_read_of_pupils_and_marks_that_resolve(root: str, client: httpx.Client) -> None:
+    source = adapter(root, client, page_size=300)
+    pupils, pupil_cursor = read(source, Stream.PUPILS, Window())
+    assert pupils and all(isinstance(p, PupilRecord) for p in pupils)
+    assert all(p.upn and is_valid_upn(p.upn) for p in pupils)
+    assert {p.gender for p in pupils} <= {"M", "F"}
+    assert all(p.nc_year is not None and p.date_of_birth for p in pupils)
+    assert any(p.fsm6 for p in pupils) and any(p.fsm_eligible for p in pupils)
+    assert all(p.fsm6 for p in pupils if p.fsm_eligible)
+    assert pupil_cursor is not None and int(pupil_cursor) > 0
+    marks, mark_cursor = read(source, Stream.ATTENDANCE, Window())
+    assert marks and all(isinstance(m, AttendanceMarkRecord) for m in marks)
+    assert {m.mis_pupil_id for m in marks} <= {p.mis_id for p in pupils}
+    assert {m.session for m in marks} == {"AM", "PM"}
+    assert len({m.mis_mark_id for m in marks}) == len(marks)
+    assert mark_cursor == pupil_cursor  # one revision sequence per school
+
+
+def test_codes_are_mapped_through_the_mark_table(root: str, client: httpx.Client) -> None:
+    table = client.get(
+        f"{root}/{SCHOOL}/rest-v2/attendance-marks",
+        params={"page-size": "1000"},
+        auth=(SCHOOL, TOKEN),
+    ).json()["attendanceMarks"]
+    source = adapter(root, client)
+    assert source._codes() == {str(row["id"]): row["code"] for row in table}
+    marks, _ = read(source, Stream.ATTENDANCE, Window())
+    table_codes = national_code_table()
+    assert all(m.source_code in table_codes for m in marks)
+    assert {"/", "\\"} <= {m.source_code for m in marks}
+
+
+def test_incremental_reads_from_the_latest_cursor_yield_nothing(
+    root: str, client: httpx.Client
+) -> None:
+    source = adapter(root, client)
+    for stream in (Stream.PUPILS, Stream.ATTENDANCE, Stream.DELETIONS):
+        _, cursor = read(source, stream, Window())
+        assert cursor is not None
+        assert read(source, stream, Window(cursor=cursor))[0] == [], stream
+
+
+def test_incremental_read_returns_a_corrected_mark(root: str, client: httpx.Client) -> None:
+    changes = changelog(root, client, "attendance-records")
+    updates = [c for c in changes if c["changeType"] == "update"]
+    assert updates, "the sandbox corrects some registers"
+    update = updates[-1]  # the latest correction: the fewest changes to read after it
+    record_id = str(update["changedObject"]["id"])
+    before = update["toRevision"] - 1
+    marks, cursor = read(adapter(root, client), Stream.ATTENDANCE, Window(cursor=str(before)))
+    corrected = [m for m in marks if m.mis_mark_id == record_id]
+    assert len(corrected) == 1 and corrected[0].source_code == "I"
+    assert cursor is not None and int(cursor) >= update["toRevision"]
+    later = [c for c in changes if c["toRevision"] > before and c["changeType"] != "delete"]
+    assert {m.mis_mark_id for m in marks} == {str(ref_id(c["changedObject"])) for c in later}
+
+
+def test_deletions_come_from_the_student_changelog(root: str, client: httpx.Client) -> None:
+    deleted = {
+        str(c["changedObject"]["id"])
+        for c in changelog(root, client, "students")
+        if c["changeType"] == "delete"
+    }
+    assert deleted, "the sandbox deletes some student records"
+    source = adapter(root, client)
+    records, _ = read(source, Stream.DELETIONS, Window())
+    assert all(isinstance(r, DeletionRecord) and r.object_type == "pupil" for r in records)
+    assert {r.mis_id for r in records} == deleted
+    pupils, _ = read(source, Stream.PUPILS, Window())
+    assert not deleted & {p.mis_id for p in pupils}
+
+
+def test_pupils_after_a_student_change_reread_the_roll(root: str, client: httpx.Client) -> None:
+    changes = changelog(root, client, "students")
+    before = changes[-1]["toRevision"] - 1
+    pupils, _ = read(adapter(root, client), Stream.PUPILS, Window(cursor=str(before)))
+    full, _ = read(adapter(root, client), Stream.PUPILS, Window())
+    assert pupils == full
+
+
+def test_wrong_password_is_a_401_without_the_password(root: str, client: httpx.Client) -> None:
+    with pytest.raises(AdapterError, match=r"HTTP 401.*check the token") as caught:
+        adapter(root, client, secret="s3cret-wrong").check_connection()
+    assert "s3cret-wrong" not in str(caught.value)
+    assert "s3cret-wrong" not in repr(adapter(root, client, secret="s3cret-wrong"))
+
+
+def test_a_cursor_that_is_not_a_revision_is_an_error(root: str, client: httpx.Client) -> None:
+    with pytest.raises(AdapterError, match="not a revision number"):
+        list(adapter(root, client).fetch(Stream.DELETIONS, Window(cursor="yesterday")))
+
+
+def test_source_key_names_the_host(root: str, client: httpx.Client) -> None:
+    assert adapter(root, client).source_key() == f"arbor:{root}/{SCHOOL}"
+
+
+# --- end to end: land -> audit -> publish into PostgreSQL, resuming from the stored cursor ------
+
+ACADEMY = "arboracademy"
+
+
+def arbor_trust_config(folder: Path, root: str) -> Path:
+    """A one-academy trust config whose academy is the sandbox's first Arbor school."""
+    academy = {
+        "id": ACADEMY,
+        "urn": "990801",
+        "name": "Arbor Academy",
+        "phase": "primary",
+        "hub": "hub_a",
+        "adapter": {
+            "kind": "arbor",
+            "options": {
+                "base_url": f"{root}/{SCHOOL}",
+                "username": SCHOOL,
+                "page_size": 1000,
+                "max_requests_per_second": 100,
+            },
+            "credential": {"env": "TD_ARBOR_TOKEN"},
+        },
+    }
+    config = {
+        "id": "arbor_trust",
+        "name": "Arbor Trust",
+        "hubs": [{"id": "hub_a", "name": "Hub A"}],
+        "academies": [academy],
+    }
+    path = folder / "trust.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def sync(config: Path, stream: str) -> dict[str, Any]:
+    landed = orchestration.land_stream(academy_id=ACADEMY, stream=stream, config_path=str(config))
+    audited = orchestration.audit_stream(batch_id=landed["batch_id"])
+    published = orchestration.publish_stream(batch_id=landed["batch_id"])
+    return {**landed, **audited, **published}
+
+
+def count(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_sync_through_the_pipeline_resumes_from_the_cursor(
+    tmp_path: Path, root: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TD_ARBOR_TOKEN", TOKEN)
+    config = arbor_trust_config(tmp_path, root)
+    orchestration.prepare_warehouse(config_path=str(config))
+    first = {stream: sync(config, stream) for stream in ("pupils", "attendance", "deletions")}
+    assert first["pupils"]["rows_published"] == count(engine, pupils) > 0
+    assert first["attendance"]["rows_published"] == count(engine, attendance_marks) > 0
+    cursors = {stream: result["cursor"] for stream, result in first.items()}
+    assert all(cursors.values())
+    # Nothing changed at the source since: every stream lands nothing from its stored cursor.
+    for stream in ("pupils", "attendance", "deletions"):
+        again = orchestration.land_stream(
+            academy_id=ACADEMY, stream=stream, config_path=str(config)
+        )
+        assert again["rows_landed"] == 0, stream
