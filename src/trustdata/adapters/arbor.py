@@ -46,9 +46,9 @@ from pydantic import Field
 from trustdata.adapters.base import Adapter, AdapterError, AdapterOptions, Page, Stream, Window
 from trustdata.adapters.http import RateLimiter, get_json
 from trustdata.adapters.values import parse_flag, parse_nc_year
+from trustdata.domain.disadvantage import fsm_flags
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 
-_PROTECTED_SINCE = date(2018, 4, 1)  # Universal Credit transitional protection for FSM
 _GENDERS = {"MALE": "M", "M": "M", "FEMALE": "F", "F": "F"}
 
 
@@ -97,13 +97,6 @@ def _open_on(row: Mapping[str, Any], day: date, start: str, end: str) -> bool:
     return (began is None or began <= day) and (ended is None or ended >= day)
 
 
-def _six_years_before(day: date) -> date:
-    try:
-        return day.replace(year=day.year - 6)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - 6, day=28)
-
-
 @dataclass
 class _Pupil:
     """What the roll's resources say about one student, collected before the join."""
@@ -135,15 +128,8 @@ class _Pupil:
 
     def fsm_flags(self, today: date) -> tuple[bool, bool]:
         """(eligible today, FSM6) from the eligibility periods."""
-        since = min(_six_years_before(today), _PROTECTED_SINCE)
-        current = fsm6 = False
-        for row in self.fsm:
-            began, ended = parse_day(row.get("startDate")), parse_day(row.get("endDate"))
-            if began is not None and began > today:
-                continue
-            current |= ended is None or ended >= today
-            fsm6 |= ended is None or ended >= since
-        return current, fsm6
+        periods = ((parse_day(r.get("startDate")), parse_day(r.get("endDate"))) for r in self.fsm)
+        return fsm_flags(periods, today)
 
     def care_flags(self, today: date) -> tuple[bool, bool]:
         """(in care today, previously looked after) from the care status assignments."""

@@ -56,13 +56,13 @@ from pydantic import Field
 from trustdata.adapters.base import Adapter, AdapterError, AdapterOptions, Page, Stream, Window
 from trustdata.adapters.drop_folder import existing_folder, files_after
 from trustdata.adapters.values import parse_eal, parse_flag, parse_nc_year
+from trustdata.domain.disadvantage import fsm_flags
 from trustdata.domain.records import PupilRecord
 
 log = logging.getLogger(__name__)
 
 _DOCUMENT_NAME = "Common Transfer File"
 _MIN_VERSION = 20
-_PROTECTED_SINCE = date(2018, 4, 1)  # Universal Credit transitional protection for FSM
 _PROLOG_LIMIT = 64 * 1024
 _COMMENTS_AND_PIS = re.compile(rb"<!--.*?-->|<\?.*?\?>", re.DOTALL)
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
@@ -137,13 +137,6 @@ def _first(pupil: ET.Element, path: str) -> ET.Element | None:
     return found if found is not None else pupil.find(f"BasicDetails/{path}")
 
 
-def _six_years_before(day: date) -> date:
-    try:
-        return day.replace(year=day.year - 6)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - 6, day=28)
-
-
 class _Pupil:
     """Reads one Pupil element; errors name the file and element, never a value."""
 
@@ -174,16 +167,12 @@ class _Pupil:
         history = _first(self.elem, "FSMhistory")
         if history is None:
             return None, None
-        current = fsm6 = False
-        since = min(_six_years_before(as_at), _PROTECTED_SINCE)
+        periods = []
         for n, instance in enumerate(history.iterfind("FSMinstance"), start=1):
             label = f"FSMhistory/FSMinstance[{n}]"
             start = self.day(instance, "FSMstartDate", f"{label}/FSMstartDate", required=True)
-            end = self.day(instance, "FSMendDate", f"{label}/FSMendDate")
-            if start is not None and start <= as_at:
-                current |= end is None or end >= as_at
-                fsm6 |= end is None or end >= since
-        return current, fsm6
+            periods.append((start, self.day(instance, "FSMendDate", f"{label}/FSMendDate")))
+        return fsm_flags(periods, as_at)
 
     def sen(self) -> str | None:
         history = _first(self.elem, "SENhistory")
