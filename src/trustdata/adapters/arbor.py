@@ -37,14 +37,12 @@ import base64
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import Field
 
-from trustdata.adapters.base import Adapter, AdapterError, AdapterOptions, Page, Stream, Window
-from trustdata.adapters.http import RateLimiter, get_json
+from trustdata.adapters.base import AdapterError, AdapterOptions, Page, Stream, Window
+from trustdata.adapters.rest import RestAdapter, RestOptions
 from trustdata.adapters.values import parse_flag, parse_nc_year
 from trustdata.domain.disadvantage import fsm_flags
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
@@ -52,7 +50,7 @@ from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, Pupil
 _GENDERS = {"MALE": "M", "M": "M", "FEMALE": "F", "F": "F"}
 
 
-class ArborOptions(AdapterOptions):
+class ArborOptions(RestOptions):
     """Options of an academy on Arbor."""
 
     base_url: str = Field(
@@ -61,13 +59,6 @@ class ArborOptions(AdapterOptions):
     )
     username: str = Field(min_length=1, description="the HTTP Basic user of the API account")
     page_size: int = Field(default=500, ge=1, le=1000)
-    max_retries: int = Field(default=5, ge=0, le=10)
-    max_requests_per_second: float = Field(
-        default=10.0, gt=0, le=100, description="the most requests per second sent to the MIS"
-    )
-    timeout_seconds: float = Field(
-        default=60.0, gt=0, le=600, description="how long one request may take before a retry"
-    )
 
 
 def ref_id(value: Any) -> str | None:
@@ -192,7 +183,7 @@ class _Changelog:
     changes: Iterator[Mapping[str, Any]]
 
 
-class ArborAdapter(Adapter[ArborOptions]):
+class ArborAdapter(RestAdapter[ArborOptions]):
     """Pupils, session attendance and pupil deletions from one school's Arbor host."""
 
     kind: ClassVar[str] = "arbor"
@@ -200,16 +191,6 @@ class ArborAdapter(Adapter[ArborOptions]):
         {Stream.PUPILS, Stream.ATTENDANCE, Stream.DELETIONS}
     )
     Options: ClassVar[type[AdapterOptions]] = ArborOptions
-
-    @cached_property
-    def _limiter(self) -> RateLimiter:
-        # One per adapter, so every page and retry of an academy's extract shares the budget.
-        return RateLimiter(self.options.max_requests_per_second)
-
-    @property
-    def _timeout(self) -> httpx.Timeout:
-        seconds = self.options.timeout_seconds
-        return httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -219,16 +200,8 @@ class ArborAdapter(Adapter[ArborOptions]):
     def _url(self, resource: str) -> str:
         return f"{self.options.base_url.rstrip('/')}/rest-v2/{resource}"
 
-    def _get(self, resource: str, params: dict[str, str] | None = None) -> object:
-        return get_json(
-            self.client,
-            self._url(resource),
-            headers=self._headers,
-            params=params,
-            max_retries=self.options.max_retries,
-            timeout=self._timeout,
-            limiter=self._limiter,
-        )
+    def _read(self, resource: str, params: dict[str, str] | None = None) -> object:
+        return self._get(self._url(resource), headers=self._headers, params=params)
 
     def _pages(
         self, resource: str, key: str, params: dict[str, str] | None = None
@@ -238,7 +211,7 @@ class ArborAdapter(Adapter[ArborOptions]):
         while True:
             query = {**(params or {}), "page-number": str(number)}
             query["page-size"] = str(self.options.page_size)
-            rows = _list_of(self._get(resource, query), key, resource)
+            rows = _list_of(self._read(resource, query), key, resource)
             if not rows:
                 return
             yield rows
@@ -251,7 +224,7 @@ class ArborAdapter(Adapter[ArborOptions]):
         """Open the changelog after ``after``; later pages are pinned to the first's revision."""
         path = f"{resource}/changelog"
         size = str(self.options.page_size)
-        first = self._get(path, {"from-revision": str(after), "page-size": size})
+        first = self._read(path, {"from-revision": str(after), "page-size": size})
         if not isinstance(first, Mapping) or not isinstance(first.get("changes"), list):
             raise AdapterError(f"{path}: expected a JSON object with a 'changes' list")
         try:
@@ -271,7 +244,7 @@ class ArborAdapter(Adapter[ArborOptions]):
                     "page-number": str(number),
                     "page-size": size,
                 }
-                rows = _list_of(self._get(path, query), "changes", path)
+                rows = _list_of(self._read(path, query), "changes", path)
 
         return _Changelog(current, changes())
 
@@ -292,7 +265,7 @@ class ArborAdapter(Adapter[ArborOptions]):
 
     def check_connection(self) -> None:
         """Read one student: proves the host, the user and the password."""
-        self._get("students", {"page-size": "1"})
+        self._read("students", {"page-size": "1"})
 
     def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
         """Yield pages of pupils, attendance marks or pupil deletions, each with a cursor."""
@@ -364,7 +337,7 @@ class ArborAdapter(Adapter[ArborOptions]):
             if kind not in {"create", "update"} or record_id is None or record_id in seen:
                 continue
             seen.add(record_id)
-            body = self._get(f"attendance-records/{record_id}")
+            body = self._read(f"attendance-records/{record_id}")
             row = body.get("attendanceRecord") if isinstance(body, Mapping) else None
             if not isinstance(row, Mapping):
                 raise AdapterError(

@@ -10,34 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
-from functools import cached_property
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import Field
 
-from trustdata.adapters.base import Adapter, AdapterError, AdapterOptions, Page, Stream, Window
-from trustdata.adapters.http import RateLimiter, get_json
+from trustdata.adapters.base import AdapterError, AdapterOptions, Page, Stream, Window
+from trustdata.adapters.rest import RestAdapter, RestOptions
 from trustdata.adapters.values import parse_eal, parse_flag, parse_nc_year
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 
 _STUDENT_INCLUDES = "education_details,extended_details"
 
 
-class WondeOptions(AdapterOptions):
+class WondeOptions(RestOptions):
     """Options of a Wonde-connected academy."""
 
     school_id: str = Field(pattern=r"^A\d+$", description="Wonde's id of the school (A + digits)")
     base_url: str = Field(default="https://api.wonde.com/v1.0", pattern=r"^https?://")
     per_page: int = Field(default=500, ge=1, le=1000)
-    max_retries: int = Field(default=5, ge=0, le=10)
-    max_requests_per_second: float = Field(
-        default=10.0, gt=0, le=100, description="the most requests per second sent to the MIS"
-    )
-    timeout_seconds: float = Field(
-        default=60.0, gt=0, le=600, description="how long one request may take before a retry"
-    )
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -106,7 +97,7 @@ def pupil_record(student: Mapping[str, Any]) -> PupilRecord:
     )
 
 
-class WondeAdapter(Adapter[WondeOptions]):
+class WondeAdapter(RestAdapter[WondeOptions]):
     """Pupils and session attendance through a Wonde-style aggregator."""
 
     kind: ClassVar[str] = "wonde"
@@ -114,16 +105,6 @@ class WondeAdapter(Adapter[WondeOptions]):
         {Stream.PUPILS, Stream.ATTENDANCE, Stream.DELETIONS}
     )
     Options: ClassVar[type[AdapterOptions]] = WondeOptions
-
-    @cached_property
-    def _limiter(self) -> RateLimiter:
-        # One per adapter, so every page and retry of an academy's extract shares the budget.
-        return RateLimiter(self.options.max_requests_per_second)
-
-    @property
-    def _timeout(self) -> httpx.Timeout:
-        seconds = self.options.timeout_seconds
-        return httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
     def _url(self, resource: str) -> str:
         return f"{self.options.base_url.rstrip('/')}/schools/{self.options.school_id}/{resource}"
@@ -133,15 +114,7 @@ class WondeAdapter(Adapter[WondeOptions]):
         url: str | None = self._url(resource)
         query: dict[str, str] | None = {**params, "per_page": str(self.options.per_page)}
         while url:
-            body = get_json(
-                self.client,
-                url,
-                headers=headers,
-                params=query,
-                max_retries=self.options.max_retries,
-                timeout=self._timeout,
-                limiter=self._limiter,
-            )
+            body = self._get(url, headers=headers, params=query)
             if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
                 raise AdapterError(f"{resource}: expected a JSON object with a 'data' list")
             yield body["data"]
@@ -162,13 +135,9 @@ class WondeAdapter(Adapter[WondeOptions]):
 
     def check_connection(self) -> None:
         """Read the school record: proves the base URL, the school id and the token."""
-        get_json(
-            self.client,
+        self._get(
             f"{self.options.base_url.rstrip('/')}/schools/{self.options.school_id}",
             headers={"Authorization": f"Bearer {self._secret}"},
-            max_retries=self.options.max_retries,
-            timeout=self._timeout,
-            limiter=self._limiter,
         )
 
     def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
