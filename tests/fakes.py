@@ -133,28 +133,17 @@ class FakeWonde:
 
 def fake_trust_config(folder: Any, *, code_map: dict[str, str] | None = None) -> str:
     """A one-academy trust config pointing at the fake MIS; returns its path."""
-    import yaml
+    from tests.helpers import one_academy_config
 
-    config = {
-        "id": "fake_trust",
-        "name": "Fake Trust",
-        "hubs": [{"id": "hub_a", "name": "Hub A"}],
-        "academies": [
-            {
-                "id": "fakeacademy",
-                "urn": "990900",
-                "name": "Fake Academy",
-                "phase": "primary",
-                "hub": "hub_a",
-                "code_map": code_map or {},
-                "adapter": {
-                    "kind": "wonde",
-                    "options": {"base_url": BASE, "school_id": SCHOOL, "max_retries": 0},
-                    "credential": {"env": "TD_FAKE_TOKEN"},
-                },
-            }
-        ],
-    }
-    path = folder / "trust.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return str(path)
+    options = {"base_url": BASE, "school_id": SCHOOL, "max_retries": 0}
+    return str(
+        one_academy_config(
+            folder,
+            academy_id="fakeacademy",
+            urn="990900",
+            kind="wonde",
+            options=options,
+            credential_env="TD_FAKE_TOKEN",
+            code_map=code_map,
+        )
+    )

@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from sandbox_mis.arbor_testing import running_arbor
 from sandbox_mis.dataset import generate
+from tests.helpers import count, one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.arbor import ArborAdapter, ArborOptions, ref_id
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
@@ -180,44 +180,24 @@ ACADEMY = "arboracademy"
 
 def arbor_trust_config(folder: Path, root: str) -> Path:
     """A one-academy trust config whose academy is the sandbox's first Arbor school."""
-    academy = {
-        "id": ACADEMY,
-        "urn": "990801",
-        "name": "Arbor Academy",
-        "phase": "primary",
-        "hub": "hub_a",
-        "adapter": {
-            "kind": "arbor",
-            "options": {
-                "base_url": f"{root}/{SCHOOL}",
-                "username": SCHOOL,
-                "page_size": 1000,
-                "max_requests_per_second": 100,
-            },
-            "credential": {"env": "TD_ARBOR_TOKEN"},
-        },
+    options = {
+        "base_url": f"{root}/{SCHOOL}",
+        "username": SCHOOL,
+        "page_size": 1000,
+        "max_requests_per_second": 100,
     }
-    config = {
-        "id": "arbor_trust",
-        "name": "Arbor Trust",
-        "hubs": [{"id": "hub_a", "name": "Hub A"}],
-        "academies": [academy],
-    }
-    path = folder / "trust.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+    return one_academy_config(
+        folder,
+        academy_id=ACADEMY,
+        urn="990801",
+        kind="arbor",
+        options=options,
+        credential_env="TD_ARBOR_TOKEN",
+    )
 
 
 def sync(config: Path, stream: str) -> dict[str, Any]:
-    landed = orchestration.land_stream(academy_id=ACADEMY, stream=stream, config_path=str(config))
-    audited = orchestration.audit_stream(batch_id=landed["batch_id"])
-    published = orchestration.publish_stream(batch_id=landed["batch_id"])
-    return {**landed, **audited, **published}
-
-
-def count(engine: Engine, table: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    return sync_stream(config, ACADEMY, stream)
 
 
 def test_sync_through_the_pipeline_resumes_from_the_cursor(

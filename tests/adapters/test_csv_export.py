@@ -17,8 +17,9 @@ import httpx
 import pytest
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
+from tests.helpers import count, one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
 from trustdata.adapters.csv_export import CsvExportAdapter, CsvExportOptions
@@ -257,40 +258,19 @@ ACADEMY = "csvacademy"
 
 def csv_trust_config(folder: Path, drop: Path, *, code_map: dict[str, str] | None = None) -> Path:
     """A one-academy trust config whose academy drops CSV reports into ``drop``."""
-    academy = {
-        "id": ACADEMY,
-        "urn": "990901",
-        "name": "CSV Academy",
-        "phase": "primary",
-        "hub": "hub_a",
-        "code_map": code_map or {},
-        "adapter": {
-            "kind": "csv",
-            "options": {"folder": str(drop)},
-            "credential": {"env": "TD_CSV_NO_SECRET"},  # files need none; any value will do
-        },
-    }
-    config = {
-        "id": "csv_trust",
-        "name": "CSV Trust",
-        "hubs": [{"id": "hub_a", "name": "Hub A"}],
-        "academies": [academy],
-    }
-    path = folder / "trust.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+    return one_academy_config(
+        folder,
+        academy_id=ACADEMY,
+        urn="990901",
+        kind="csv",
+        options={"folder": str(drop)},
+        credential_env="TD_CSV_NO_SECRET",  # files need none; any value will do
+        code_map=code_map,
+    )
 
 
 def sync(config: Path, stream: str) -> dict[str, Any]:
-    landed = orchestration.land_stream(academy_id=ACADEMY, stream=stream, config_path=str(config))
-    audited = orchestration.audit_stream(batch_id=landed["batch_id"])
-    published = orchestration.publish_stream(batch_id=landed["batch_id"])
-    return {**landed, **audited, **published}
-
-
-def count(engine: Engine, table: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    return sync_stream(config, ACADEMY, stream)
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
+from tests.helpers import one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
 from trustdata.adapters.ctf import CtfAdapter, CtfOptions, _sections
@@ -350,34 +350,18 @@ ACADEMY = "ctfacademy"
 
 def ctf_trust_config(folder: Path, drop: Path) -> Path:
     """A one-academy trust config whose academy drops CTF files into ``drop``."""
-    academy = {
-        "id": ACADEMY,
-        "urn": URN,
-        "name": "CTF Academy",
-        "phase": "primary",
-        "hub": "hub_a",
-        "adapter": {
-            "kind": "ctf",
-            "options": {"folder": str(drop), "urn": URN},
-            "credential": {"env": "TD_CTF_NO_SECRET"},  # files need none; any value will do
-        },
-    }
-    config = {
-        "id": "ctf_trust",
-        "name": "CTF Trust",
-        "hubs": [{"id": "hub_a", "name": "Hub A"}],
-        "academies": [academy],
-    }
-    path = folder / "trust.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+    return one_academy_config(
+        folder,
+        academy_id=ACADEMY,
+        urn=URN,
+        kind="ctf",
+        options={"folder": str(drop), "urn": URN},
+        credential_env="TD_CTF_NO_SECRET",  # files need none; any value will do
+    )
 
 
 def sync(config: Path) -> dict[str, Any]:
-    landed = orchestration.land_stream(academy_id=ACADEMY, stream="pupils", config_path=str(config))
-    audited = orchestration.audit_stream(batch_id=landed["batch_id"])
-    published = orchestration.publish_stream(batch_id=landed["batch_id"])
-    return {**landed, **audited, **published}
+    return sync_stream(config, ACADEMY, "pupils")
 
 
 def test_sync_pupils_through_the_pipeline(

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tests.fakes import TOKEN, FakeWonde, deletion, fake_trust_config, mark, student
+from tests.helpers import count, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError
 from trustdata.pipeline.publish import BatchBlocked
@@ -39,17 +40,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> s
 
 
 def sync(fake: FakeWonde, config: str, stream: str) -> dict[str, Any]:
-    landed = orchestration.land_stream(
-        academy_id=ACADEMY, stream=stream, config_path=config, transport=fake.transport()
-    )
-    audited = orchestration.audit_stream(batch_id=landed["batch_id"])
-    published = orchestration.publish_stream(batch_id=landed["batch_id"])
-    return {**landed, **audited, **published}
-
-
-def count(engine: Engine, table: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    return sync_stream(config, ACADEMY, stream, fake.transport())
 
 
 def two_pupils() -> FakeWonde:
