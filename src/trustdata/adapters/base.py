@@ -11,22 +11,34 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import ClassVar, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
+from trustdata.domain.records import (
+    AssessmentResultRecord,
+    AttendanceMarkRecord,
+    AttendanceSummaryRecord,
+    CharacteristicPeriodRecord,
+    DeletionRecord,
+    EnrolmentRecord,
+    PupilRecord,
+)
 
 
 class Stream(StrEnum):
-    """The data an adapter can be asked for."""
+    """The data an adapter can be asked for, each with its canonical record type."""
 
-    PUPILS = "pupils"
-    ATTENDANCE = "attendance"
-    DELETIONS = "deletions"
+    PUPILS = "pupils"  # PupilRecord: identity and characteristics as flags
+    ENROLMENTS = "enrolments"  # EnrolmentRecord: periods on roll
+    CHARACTERISTICS = "characteristics"  # CharacteristicPeriodRecord: FSM/CLA/PLAC/service
+    ATTENDANCE = "attendance"  # AttendanceMarkRecord: session marks
+    ATTENDANCE_SUMMARIES = "attendance_summaries"  # AttendanceSummaryRecord: yearly totals
+    ASSESSMENTS = "assessments"  # AssessmentResultRecord: KS2/KS4 results
+    DELETIONS = "deletions"  # DeletionRecord: objects the MIS says it deleted
 
 
 class AdapterOptions(BaseModel):
@@ -41,13 +53,40 @@ class Window:
 
     Timestamp sources read ``updated_after``; change-log sources (Arbor's revisions) read
     ``cursor``, the opaque position their last published page returned. Both None: a full pull.
+    ``as_at`` is the date a source that only knows dated periods judges "eligible now" flags on
+    (the run's logical date; None: today).
     """
 
     updated_after: datetime | None = None
     cursor: str | None = None
+    as_at: date | None = None
 
 
-Record = PupilRecord | AttendanceMarkRecord | DeletionRecord
+Record = (
+    PupilRecord
+    | EnrolmentRecord
+    | CharacteristicPeriodRecord
+    | AttendanceMarkRecord
+    | AttendanceSummaryRecord
+    | AssessmentResultRecord
+    | DeletionRecord
+)
+
+#: The record type each stream's pages hold.
+RECORD_TYPES: dict[Stream, type[Record]] = {
+    Stream.PUPILS: PupilRecord,
+    Stream.ENROLMENTS: EnrolmentRecord,
+    Stream.CHARACTERISTICS: CharacteristicPeriodRecord,
+    Stream.ATTENDANCE: AttendanceMarkRecord,
+    Stream.ATTENDANCE_SUMMARIES: AttendanceSummaryRecord,
+    Stream.ASSESSMENTS: AssessmentResultRecord,
+    Stream.DELETIONS: DeletionRecord,
+}
+
+#: Values of ``CharacteristicPeriodRecord.characteristic``.
+CHARACTERISTICS = ("fsm", "cla", "plac", "service_child")
+#: Values of ``EnrolmentRecord.registration`` (None: the MIS does not say).
+REGISTRATIONS = ("single", "main", "subsidiary")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,27 @@ import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, literal, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 
-from trustdata.adapters.base import Stream
+from trustdata.adapters.base import CHARACTERISTICS, REGISTRATIONS, Stream
 from trustdata.domain.upn import upn_problem
 from trustdata.pipeline.batches import Batch, BatchStatus, get_batch, set_status
 from trustdata.pipeline.land import LANDING
+from trustdata.pipeline.streams import PUPIL_KEYED
 from trustdata.warehouse.tables import attendance_landing, pupils, pupils_landing, quarantine
 
 log = logging.getLogger(__name__)
@@ -163,6 +177,104 @@ def _audit_attendance(
             result.problems.append(f"warn: {moved} marks quarantined: {reason}")
 
 
+_KS2_RESULT_CODES = ("A", "B", "D", "F", "H", "J", "L", "M", "N", "P", "Q", "S", "T", "U", "X")
+_GCSE_GRADES = ("9", "8", "7", "6", "5", "4", "3", "2", "1", "U", "X")
+
+
+def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
+    """(check, reason, failing-row condition) of each warn-level check on a pupil-keyed stream."""
+    spec = PUPIL_KEYED[stream]
+    staged = spec.landing.c
+    checks: list[tuple[str, str, Any]] = [
+        (
+            "pupil_known",
+            "row for a pupil not on the academy's published roll",
+            ~exists().where(
+                pupils.c.academy_id == staged.academy_id, pupils.c.mis_id == staged.mis_pupil_id
+            ),
+        )
+    ]
+    if stream in (Stream.ENROLMENTS, Stream.CHARACTERISTICS):
+        checks.append(
+            ("period_ordered", "end date before start date", staged.end_date < staged.start_date)
+        )
+    if stream is Stream.ENROLMENTS:
+        checks.append(
+            (
+                "registration_known",
+                f"registration is not one of {', '.join(REGISTRATIONS)}",
+                and_(staged.registration.is_not(None), ~staged.registration.in_(REGISTRATIONS)),
+            )
+        )
+    elif stream is Stream.CHARACTERISTICS:
+        checks.append(
+            (
+                "characteristic_known",
+                f"characteristic is not one of {', '.join(CHARACTERISTICS)}",
+                ~staged.characteristic.in_(CHARACTERISTICS),
+            )
+        )
+    elif stream is Stream.ASSESSMENTS:
+        score = staged.result.regexp_match(r"^[0-9]{2,3}$")
+        in_range = and_(score, cast(func.nullif(staged.result, ""), Integer).between(80, 120))
+        checks += [
+            (
+                "ks2_test_result_valid",
+                "KS2 test result is neither a scaled score 80-120 nor a result code",
+                and_(
+                    staged.key_stage == "KS2",
+                    staged.method == "TT",
+                    ~case((score, in_range), else_=staged.result.in_(_KS2_RESULT_CODES)),
+                ),
+            ),
+            (
+                "gcse_grade_valid",
+                "GCSE grade is not 9-1, U or X",
+                and_(
+                    staged.key_stage == "KS4",
+                    staged.subject != "",
+                    staged.method == "EX",
+                    ~staged.result.in_(_GCSE_GRADES),
+                ),
+            ),
+        ]
+    elif stream is Stream.ATTENDANCE_SUMMARIES:
+        checks.append(
+            (
+                "sessions_consistent",
+                "session counts are negative, or attended and absent exceed possible",
+                or_(
+                    staged.sessions_possible < 0,
+                    staged.sessions_authorised < 0,
+                    staged.sessions_attended < 0,
+                    staged.sessions_unauthorised < 0,
+                    staged.sessions_attended
+                    + staged.sessions_authorised
+                    + staged.sessions_unauthorised
+                    > staged.sessions_possible,
+                ),
+            )
+        )
+    return checks
+
+
+def _audit_pupil_keyed(conn: Connection, batch: Batch, result: AuditResult) -> None:
+    stream = Stream(batch.stream)
+    for check, reason, condition in _row_checks(stream):
+        moved = _quarantine(
+            conn,
+            batch_id=batch.batch_id,
+            stream=stream,
+            check=check,
+            severity="warn",
+            reason=reason,
+            condition=condition,
+        )
+        if moved:
+            result.quarantined += moved
+            result.problems.append(f"warn: {moved} {stream.value} rows quarantined: {reason}")
+
+
 def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
     """Run the checks on a landed batch and record the outcome on the batch."""
     with engine.begin() as conn:
@@ -174,6 +286,8 @@ def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
             _audit_pupils(conn, batch, result)
         elif batch.stream == Stream.ATTENDANCE.value:
             _audit_attendance(conn, batch_id, batch.academy_id, result)
+        elif Stream(batch.stream) in PUPIL_KEYED:
+            _audit_pupil_keyed(conn, batch, result)
         # Deletions need no row checks: an unknown id deletes nothing.
         set_status(
             conn,

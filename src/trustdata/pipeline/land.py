@@ -18,10 +18,11 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, Table, insert, update
 
-from trustdata.adapters.base import Adapter, Page, Stream, Window
+from trustdata.adapters.base import RECORD_TYPES, Adapter, Page, Stream, Window
 from trustdata.domain.codes import CodeTable, national_code_table
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 from trustdata.pipeline.batches import BatchStatus, set_status
+from trustdata.pipeline.streams import PUPIL_KEYED
 from trustdata.warehouse.engine import psycopg_conninfo
 from trustdata.warehouse.tables import (
     attendance_landing,
@@ -75,19 +76,13 @@ def code_mapper(
     return map_code
 
 
-def _pupil_rows(
-    batch_id: uuid.UUID, academy_id: str, records: Iterable[object]
+def _record_rows(
+    batch_id: uuid.UUID, academy_id: str, records: Iterable[object], kind: type[tuple[object, ...]]
 ) -> Iterator[tuple[object, ...]]:
+    """Rows of a stream whose staging columns are its record's fields, in order."""
     for record in records:
-        assert isinstance(record, PupilRecord)
-        yield (batch_id, academy_id, *record)
-
-
-def _deletion_rows(
-    batch_id: uuid.UUID, academy_id: str, records: Iterable[object]
-) -> Iterator[tuple[object, ...]]:
-    for record in records:
-        assert isinstance(record, DeletionRecord)
+        if not isinstance(record, kind):
+            raise TypeError(f"a page of {kind.__name__} held a {type(record).__name__}")
         yield (batch_id, academy_id, *record)
 
 
@@ -117,6 +112,10 @@ LANDING: dict[Stream, tuple[Table, tuple[str, ...]]] = {
     Stream.PUPILS: (pupils_landing, _PUPIL_COLUMNS),
     Stream.ATTENDANCE: (attendance_landing, _MARK_COLUMNS),
     Stream.DELETIONS: (deletions_landing, _DELETION_COLUMNS),
+    **{
+        stream: (spec.landing, ("batch_id", "academy_id", *RECORD_TYPES[stream]._fields))
+        for stream, spec in PUPIL_KEYED.items()
+    },
 }
 
 
@@ -211,6 +210,7 @@ def _copy_pages(
     code_map: dict[str, str],
 ) -> tuple[int, datetime | None, str | None]:
     table, columns = LANDING[stream]
+    kind = RECORD_TYPES[stream]
     map_code = code_mapper(code_map)
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(str(table.schema), table.name),
@@ -226,10 +226,8 @@ def _copy_pages(
             for page in pages:
                 if stream is Stream.ATTENDANCE:
                     page_rows = _mark_rows(batch_id, academy_id, page.records, map_code)
-                elif stream is Stream.PUPILS:
-                    page_rows = _pupil_rows(batch_id, academy_id, page.records)
                 else:
-                    page_rows = _deletion_rows(batch_id, academy_id, page.records)
+                    page_rows = _record_rows(batch_id, academy_id, page.records, kind)
                 for row in page_rows:
                     copy.write_row(row)
                 rows += len(page.records)

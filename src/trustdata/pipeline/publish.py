@@ -25,6 +25,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -32,6 +33,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import BatchStatus, advance_watermark, get_batch, set_status
 from trustdata.pipeline.deletions import apply_deletions, publish_deletions
+from trustdata.pipeline.streams import PUPIL_KEYED, PupilKeyedStream
 from trustdata.warehouse.tables import (
     attendance_landing,
     attendance_marks,
@@ -172,6 +174,96 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID) -> int:
     return int(conn.execute(statement).rowcount or 0)
 
 
+def _publish_pupil_keyed(conn: Connection, spec: PupilKeyedStream, batch_id: uuid.UUID) -> int:
+    """Upsert a batch of a pupil-keyed stream by UPN; withdraw rows a whole set left out."""
+    staged = spec.landing.c
+    key = ("academy_id", "upn", *spec.key)
+    data = [*spec.data, "mis_id", "source_updated_at"]
+    incoming = (
+        select(
+            staged.academy_id,
+            pupils.c.upn,
+            *(staged[c] for c in spec.key),
+            *(staged[c] for c in spec.data),
+            staged.mis_pupil_id.label("mis_id"),
+            staged.source_updated_at,
+        )
+        .join(
+            pupils,
+            and_(pupils.c.academy_id == staged.academy_id, pupils.c.mis_id == staged.mis_pupil_id),
+        )
+        .where(staged.batch_id == batch_id)
+        .distinct(pupils.c.upn, *(staged[c] for c in spec.key))
+        .order_by(
+            pupils.c.upn,
+            *(staged[c] for c in spec.key),
+            staged.source_updated_at.desc().nulls_last(),
+        )
+        .subquery("incoming")
+    )
+    target = spec.raw
+    withdrawn = spec.whole_per is not None
+    changed = 0
+    if withdrawn:
+        changed += _withdraw_left_out(conn, spec, incoming, batch_id)
+    statement = insert(target).from_select(
+        [*key, *data, "batch_id"],
+        select(*(incoming.c[c] for c in (*key, *data)), literal(batch_id).label("batch_id")),
+    )
+    compared = [*spec.data, "mis_id", *(["withdrawn_at"] if withdrawn else [])]
+    statement = statement.on_conflict_do_update(
+        index_elements=[target.c[c] for c in key],
+        set_={
+            **{c: statement.excluded[c] for c in compared},
+            "source_updated_at": statement.excluded.source_updated_at,
+            "batch_id": batch_id,
+            "published_at": func.now(),
+        },
+        where=_newer_and_different(target, statement.excluded, compared),
+    )
+    changed += int(conn.execute(statement).rowcount or 0)
+    conn.execute(spec.landing.delete().where(staged.batch_id == batch_id))
+    return changed
+
+
+def _withdraw_left_out(
+    conn: Connection, spec: PupilKeyedStream, incoming: Subquery, batch_id: uuid.UUID
+) -> int:
+    """Mark stored rows of each set the batch sends whole, but without them, as withdrawn."""
+    assert spec.whole_per is not None
+    target = spec.raw
+    group = ("academy_id", "upn", *spec.whole_per)
+    sets = (
+        select(
+            *(incoming.c[c] for c in group),
+            func.max(incoming.c.source_updated_at).label("sent_at"),
+        )
+        .group_by(*(incoming.c[c] for c in group))
+        .subquery("sets")
+    )
+    still_sent = (
+        select(literal(1))
+        .select_from(incoming)
+        .where(*(incoming.c[c] == target.c[c] for c in ("academy_id", "upn", *spec.key)))
+        .exists()
+    )
+    statement = (
+        update(target)
+        .where(
+            *(target.c[c] == sets.c[c] for c in group),
+            target.c.withdrawn_at.is_(None),
+            ~still_sent,
+            or_(
+                target.c.source_updated_at.is_(None),
+                sets.c.sent_at.is_(None),
+                sets.c.sent_at >= target.c.source_updated_at,
+            ),
+        )
+        .values(withdrawn_at=func.now(), batch_id=batch_id, published_at=func.now())
+    )
+    return int(conn.execute(statement).rowcount or 0)
+
+
 def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
     """Publish an audited batch and advance its watermark, atomically."""
     with engine.begin() as conn:
@@ -182,11 +274,14 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
             raise BatchBlocked(f"batch {batch_id} failed its audit; see meta.batches.message")
         if batch.status != BatchStatus.AUDITED:
             raise ValueError(f"batch {batch_id} is {batch.status}; audit it before publishing")
-        if batch.stream == Stream.ATTENDANCE.value:
+        stream = Stream(batch.stream)
+        if stream is Stream.ATTENDANCE:
             changed = _publish_marks(conn, batch_id)
             conn.execute(
                 attendance_landing.delete().where(attendance_landing.c.batch_id == batch_id)
             )
+        elif stream in PUPIL_KEYED:
+            changed = _publish_pupil_keyed(conn, PUPIL_KEYED[stream], batch_id)
         else:
             if batch.stream == Stream.PUPILS.value:
                 changed = _publish_pupils(conn, batch_id)
@@ -203,7 +298,13 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
     if changed:
         # A first load changes a raw table's size by orders of magnitude; without fresh
         # statistics the next audit's pupil lookup is planned as if the roll were empty.
-        target = attendance_marks if batch.stream == Stream.ATTENDANCE.value else pupils
+        target = (
+            attendance_marks
+            if stream is Stream.ATTENDANCE
+            else PUPIL_KEYED[stream].raw
+            if stream in PUPIL_KEYED
+            else pupils
+        )
         with engine.begin() as conn:
             conn.exec_driver_sql(f"ANALYZE {target.schema}.{target.name}")
     log.info("published batch %s: %d rows changed", batch_id, changed)

@@ -177,6 +177,68 @@ deletions_landing = Table(
     prefixes=["UNLOGGED"],
 )
 
+enrolments_landing = Table(
+    "enrolments_landing",
+    metadata,
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("mis_pupil_id", Text, nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date),
+    Column("registration", Text),
+    Column("source_updated_at", DateTime(timezone=True)),
+    schema="staging",
+    prefixes=["UNLOGGED"],
+)
+
+characteristics_landing = Table(
+    "characteristics_landing",
+    metadata,
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("mis_pupil_id", Text, nullable=False),
+    Column("characteristic", Text, nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date),
+    Column("source_updated_at", DateTime(timezone=True)),
+    schema="staging",
+    prefixes=["UNLOGGED"],
+)
+
+assessments_landing = Table(
+    "assessments_landing",
+    metadata,
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("mis_pupil_id", Text, nullable=False),
+    Column("key_stage", Text, nullable=False),
+    Column("assessment_year", SmallInteger, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("component", Text, nullable=False),
+    Column("result", Text, nullable=False),
+    Column("source_updated_at", DateTime(timezone=True)),
+    schema="staging",
+    prefixes=["UNLOGGED"],
+)
+
+attendance_summaries_landing = Table(
+    "attendance_summaries_landing",
+    metadata,
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("mis_pupil_id", Text, nullable=False),
+    Column("academic_year_start", SmallInteger, nullable=False),
+    Column("school_laestab", Text, nullable=False),
+    Column("sessions_possible", Integer, nullable=False),
+    Column("sessions_authorised", Integer, nullable=False),
+    Column("sessions_attended", Integer, nullable=False),
+    Column("sessions_unauthorised", Integer, nullable=False),
+    Column("source_updated_at", DateTime(timezone=True)),
+    schema="staging",
+    prefixes=["UNLOGGED"],
+)
+
 # --- raw: published source data, keyed by UPN (never an MIS id) ---
 
 pupils = Table(
@@ -244,6 +306,76 @@ deletions = Table(
     Column("object_type", Text, primary_key=True),
     Column("mis_id", Text, primary_key=True),
     Column("deleted_at", DateTime(timezone=True)),
+    *_audit_columns(),
+    schema="raw",
+)
+
+
+def _withdrawn_column() -> Column[Any]:
+    """Set when a later batch sent the pupil's set without this row (kept for audit)."""
+    return Column("withdrawn_at", DateTime(timezone=True))
+
+
+enrolments = Table(
+    "enrolments",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("upn", Text, primary_key=True),
+    Column("start_date", Date, primary_key=True),
+    Column("end_date", Date),
+    Column("registration", Text),
+    Column("mis_id", Text, nullable=False),
+    Column("source_updated_at", DateTime(timezone=True)),
+    _withdrawn_column(),
+    *_audit_columns(),
+    schema="raw",
+)
+
+characteristic_periods = Table(
+    "characteristic_periods",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("upn", Text, primary_key=True),
+    Column("characteristic", Text, primary_key=True),
+    Column("start_date", Date, primary_key=True),
+    Column("end_date", Date),
+    Column("mis_id", Text, nullable=False),
+    Column("source_updated_at", DateTime(timezone=True)),
+    _withdrawn_column(),
+    *_audit_columns(),
+    schema="raw",
+)
+
+assessment_results = Table(
+    "assessment_results",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("upn", Text, primary_key=True),
+    Column("key_stage", Text, primary_key=True),
+    Column("assessment_year", SmallInteger, primary_key=True),
+    Column("subject", Text, primary_key=True),
+    Column("method", Text, primary_key=True),
+    Column("component", Text, primary_key=True),
+    Column("result", Text, nullable=False),
+    Column("mis_id", Text, nullable=False),
+    Column("source_updated_at", DateTime(timezone=True)),
+    *_audit_columns(),
+    schema="raw",
+)
+
+attendance_summaries = Table(
+    "attendance_summaries",
+    metadata,
+    Column("academy_id", Text, primary_key=True),
+    Column("upn", Text, primary_key=True),
+    Column("academic_year_start", SmallInteger, primary_key=True),
+    Column("school_laestab", Text, primary_key=True),
+    Column("sessions_possible", Integer, nullable=False),
+    Column("sessions_authorised", Integer, nullable=False),
+    Column("sessions_attended", Integer, nullable=False),
+    Column("sessions_unauthorised", Integer, nullable=False),
+    Column("mis_id", Text, nullable=False),
+    Column("source_updated_at", DateTime(timezone=True)),
     *_audit_columns(),
     schema="raw",
 )
