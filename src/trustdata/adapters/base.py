@@ -9,7 +9,7 @@ client from the caller so tests inject a transport instead of patching the netwo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -97,6 +97,22 @@ class Page:
     records: Sequence[Record]
     watermark: datetime | None
     cursor: str | None = None
+
+
+def enrolment_pages(pages: Iterable[Page]) -> Iterator[Page]:
+    """Enrolments for a source that only records admission and leaving dates on the pupil.
+
+    Each pupil with an admission date gives one single-registration enrolment (the MIS does not
+    say otherwise); pages keep their watermark and cursor, so the stream is as incremental as
+    the pupils it comes from.
+    """
+    for page in pages:
+        records = [
+            EnrolmentRecord(r.mis_id, r.admission_date, r.leaving_date, None, r.source_updated_at)
+            for r in page.records
+            if isinstance(r, PupilRecord) and r.admission_date is not None
+        ]
+        yield Page(records, page.watermark, page.cursor)
 
 
 class AdapterError(Exception):

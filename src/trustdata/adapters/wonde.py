@@ -15,7 +15,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from trustdata.adapters.base import AdapterError, AdapterOptions, Page, Stream, Window
+from trustdata.adapters.base import (
+    AdapterError,
+    AdapterOptions,
+    Page,
+    Stream,
+    Window,
+    enrolment_pages,
+)
 from trustdata.adapters.rest import RestAdapter, RestOptions
 from trustdata.adapters.values import parse_eal, parse_flag, parse_nc_year
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
@@ -98,11 +105,11 @@ def pupil_record(student: Mapping[str, Any]) -> PupilRecord:
 
 
 class WondeAdapter(RestAdapter[WondeOptions]):
-    """Pupils and session attendance through a Wonde-style aggregator."""
+    """Pupils, enrolments, session attendance and deletions through a Wonde-style aggregator."""
 
     kind: ClassVar[str] = "wonde"
     streams: ClassVar[frozenset[Stream]] = frozenset(
-        {Stream.PUPILS, Stream.ATTENDANCE, Stream.DELETIONS}
+        {Stream.PUPILS, Stream.ENROLMENTS, Stream.ATTENDANCE, Stream.DELETIONS}
     )
     Options: ClassVar[type[AdapterOptions]] = WondeOptions
 
@@ -144,6 +151,9 @@ class WondeAdapter(RestAdapter[WondeOptions]):
         """Yield pages of pupils (current and leavers) or of attendance marks."""
         if stream is Stream.PUPILS:
             yield from self._fetch_pupils(window)
+        elif stream is Stream.ENROLMENTS:
+            # Wonde's students carry admission and leaving dates, not enrolment periods.
+            yield from enrolment_pages(self._fetch_pupils(window))
         elif stream is Stream.ATTENDANCE:
             yield from self._fetch_attendance(window)
         elif stream is Stream.DELETIONS:
