@@ -2,9 +2,9 @@
 
 Each adapter passes the same checks over its own fixture data (see ``harnesses.py``): declared
 streams, strict options, a connection check, pages of the right canonical records with
-watermarks (or change-log cursors), an incremental read after the newest watermark that
-returns nothing new, and
-secrets that never show in a repr or an error.
+watermarks (or change-log cursors), pupil-keyed records that name pupils of the same source,
+an incremental read after the newest position that returns nothing new, and secrets that
+never show in a repr or an error.
 """
 
 from __future__ import annotations
@@ -17,15 +17,22 @@ import pytest
 from pydantic import ValidationError
 
 from tests.adapters.harnesses import HARNESSES, Harness
-from trustdata.adapters.base import AdapterError, Page, Stream, Window
+from trustdata.adapters.base import (
+    CHARACTERISTICS,
+    RECORD_TYPES,
+    REGISTRATIONS,
+    AdapterError,
+    Page,
+    Stream,
+    Window,
+)
 from trustdata.adapters.registry import adapter_class, known_kinds
-from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
-
-RECORD_TYPES = {
-    Stream.PUPILS: PupilRecord,
-    Stream.ATTENDANCE: AttendanceMarkRecord,
-    Stream.DELETIONS: DeletionRecord,
-}
+from trustdata.domain.records import (
+    CharacteristicPeriodRecord,
+    DeletionRecord,
+    EnrolmentRecord,
+    PupilRecord,
+)
 
 
 def test_every_registered_adapter_has_a_harness() -> None:
@@ -69,6 +76,21 @@ def test_pages_hold_canonical_records_with_watermarks(harness: Harness) -> None:
                 assert page.watermark.tzinfo is not None, stream
         if stream is Stream.PUPILS:
             assert all(r.mis_id for r in records if isinstance(r, PupilRecord))
+        for record in records:
+            if isinstance(record, EnrolmentRecord):
+                assert record.registration in (None, *REGISTRATIONS), stream
+            elif isinstance(record, CharacteristicPeriodRecord):
+                assert record.characteristic in CHARACTERISTICS, stream
+
+
+def test_pupil_keyed_records_name_pupils_the_pupils_stream_holds(harness: Harness) -> None:
+    """Every enrolment, period, result or summary points at a pupil of the same adapter."""
+    streams = type(harness.adapter).streams
+    roll = {r.mis_id for p in _pages(harness, Stream.PUPILS, Window()) for r in p.records}
+    for stream in streams - {Stream.PUPILS, Stream.ATTENDANCE, Stream.DELETIONS}:
+        records = [r for p in _pages(harness, stream, Window()) for r in p.records]
+        named = {r.mis_pupil_id for r in records if not isinstance(r, PupilRecord | DeletionRecord)}
+        assert named <= roll, stream
 
 
 def test_nothing_new_after_the_newest_position(harness: Harness) -> None:

@@ -1,0 +1,231 @@
+"""Enrolments, characteristic periods, assessment results and attendance summaries through
+the real land -> audit -> publish path and PostgreSQL.
+
+The adapter here is a scripted one: a real implementation of the adapter contract whose pages
+are given by the test, so each case states exactly what the MIS sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from sqlalchemy import Engine, Table, select
+
+from tests.helpers import count
+from trustdata.adapters.base import (
+    Adapter,
+    AdapterOptions,
+    Page,
+    Record,
+    Stream,
+    Window,
+)
+from trustdata.domain.records import (
+    AssessmentResultRecord,
+    AttendanceSummaryRecord,
+    CharacteristicPeriodRecord,
+    EnrolmentRecord,
+    PupilRecord,
+)
+from trustdata.domain.upn import make_upn
+from trustdata.pipeline.audit import audit
+from trustdata.pipeline.land import land
+from trustdata.pipeline.publish import publish
+from trustdata.warehouse.tables import (
+    assessment_results,
+    attendance_summaries,
+    characteristic_periods,
+    enrolments,
+    quarantine,
+)
+
+ACADEMY = "scripted"
+UPN1, UPN2 = make_upn(990, 2001, 15, 1), make_upn(990, 2001, 15, 2)
+T1 = datetime(2025, 9, 1, 8, tzinfo=UTC)
+T2 = datetime(2025, 10, 1, 8, tzinfo=UTC)
+
+
+class Scripted(Adapter[AdapterOptions]):
+    """Serves the records the test gives it, one page per stream."""
+
+    kind: ClassVar[str] = "scripted"
+    streams: ClassVar[frozenset[Stream]] = frozenset(Stream)
+    Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+
+    def __init__(self, records: Sequence[Record], stamp: datetime = T1) -> None:
+        with httpx.Client() as client:
+            super().__init__(options=AdapterOptions(), secret="", client=client)
+        self.records = records
+        self.stamp = stamp
+
+    def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
+        yield Page(self.records, self.stamp)
+
+    def check_connection(self) -> None:
+        return None
+
+
+def pupil(mis_id: str, upn: str) -> PupilRecord:
+    return PupilRecord(mis_id, upn, *([None] * 12), T1)
+
+
+def sync(engine: Engine, stream: Stream, records: Sequence[Record], stamp: datetime = T1) -> Any:
+    landed = land(
+        engine=engine,
+        adapter=Scripted(records, stamp),
+        academy_id=ACADEMY,
+        stream=stream,
+        window=Window(),
+    )
+    audited = audit(engine=engine, batch_id=landed.batch_id)
+    published = publish(engine=engine, batch_id=landed.batch_id)
+    return audited, published
+
+
+def rows(engine: Engine, table: Table, *columns: str) -> set[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return {tuple(r) for r in conn.execute(select(*(table.c[c] for c in columns)))}
+
+
+def reasons(engine: Engine, batch_id: uuid.UUID) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(quarantine.c.check_name)
+                .where(quarantine.c.batch_id == batch_id)
+                .order_by(quarantine.c.check_name)
+            ).scalars()
+        )
+
+
+@pytest.fixture
+def roll(engine: Engine) -> Engine:
+    sync(engine, Stream.PUPILS, [pupil("p1", UPN1), pupil("p2", UPN2)])
+    return engine
+
+
+def test_enrolments_are_keyed_by_upn_and_rerun_changes_nothing(roll: Engine) -> None:
+    sent = [
+        EnrolmentRecord("p1", date(2021, 9, 1), None, "single", T1),
+        EnrolmentRecord("p2", date(2022, 9, 1), date(2025, 7, 18), None, T1),
+    ]
+    audited, published = sync(roll, Stream.ENROLMENTS, sent)
+    assert audited.quarantined == 0 and published.rows_published == 2
+    assert rows(roll, enrolments, "upn", "start_date", "end_date") == {
+        (UPN1, date(2021, 9, 1), None),
+        (UPN2, date(2022, 9, 1), date(2025, 7, 18)),
+    }
+    _, again = sync(roll, Stream.ENROLMENTS, sent)
+    assert again.rows_published == 0
+
+
+def test_a_corrected_start_date_withdraws_the_old_row_and_a_resend_restores_it(
+    roll: Engine,
+) -> None:
+    first = [EnrolmentRecord("p1", date(2021, 9, 1), None, None, T1)]
+    sync(roll, Stream.ENROLMENTS, first)
+    corrected = [EnrolmentRecord("p1", date(2021, 9, 6), None, None, T2)]
+    _, published = sync(roll, Stream.ENROLMENTS, corrected, T2)
+    assert published.rows_published == 2  # one withdrawn, one inserted
+    stored = rows(roll, enrolments, "start_date", "withdrawn_at")
+    assert {(d, w is not None) for d, w in stored} == {
+        (date(2021, 9, 1), True),
+        (date(2021, 9, 6), False),
+    }
+    # Another pupil's batch leaves p1's rows alone.
+    sync(roll, Stream.ENROLMENTS, [EnrolmentRecord("p2", date(2022, 9, 1), None, None, T2)], T2)
+    assert count(roll, enrolments) == 3
+    later = datetime(2025, 11, 1, tzinfo=UTC)
+    sync(roll, Stream.ENROLMENTS, [first[0]._replace(source_updated_at=later)], later)
+    stored = rows(roll, enrolments, "upn", "start_date", "withdrawn_at")
+    assert (UPN1, date(2021, 9, 1), None) in stored
+    assert any(d == date(2021, 9, 6) and w is not None for u, d, w in stored if u == UPN1)
+
+
+def test_periods_are_replaced_per_characteristic_only(roll: Engine) -> None:
+    sync(
+        roll,
+        Stream.CHARACTERISTICS,
+        [
+            CharacteristicPeriodRecord("p1", "fsm", date(2019, 1, 7), date(2020, 3, 31), T1),
+            CharacteristicPeriodRecord("p1", "cla", date(2023, 5, 2), None, T1),
+        ],
+    )
+    # The MIS now sends p1's FSM history alone: a corrected end date; care is not resent.
+    sync(
+        roll,
+        Stream.CHARACTERISTICS,
+        [CharacteristicPeriodRecord("p1", "fsm", date(2019, 1, 7), date(2020, 4, 30), T2)],
+        T2,
+    )
+    assert rows(roll, characteristic_periods, "characteristic", "end_date", "withdrawn_at") == {
+        ("fsm", date(2020, 4, 30), None),
+        ("cla", None, None),
+    }
+
+
+def test_bad_periods_are_quarantined_with_reasons(roll: Engine) -> None:
+    audited, published = sync(
+        roll,
+        Stream.CHARACTERISTICS,
+        [
+            CharacteristicPeriodRecord("p1", "fsm", date(2020, 1, 1), date(2019, 1, 1), T1),
+            CharacteristicPeriodRecord("p2", "pupil_premium", date(2020, 1, 1), None, T1),
+            CharacteristicPeriodRecord("p9", "fsm", date(2020, 1, 1), None, T1),
+            CharacteristicPeriodRecord("p2", "service_child", date(2020, 1, 1), None, T1),
+        ],
+    )
+    assert reasons(roll, audited.batch_id) == [
+        "characteristic_known",
+        "period_ordered",
+        "pupil_known",
+    ]
+    assert published.rows_published == 1
+    assert rows(roll, characteristic_periods, "upn", "characteristic") == {(UPN2, "service_child")}
+
+
+def test_assessment_results_are_checked_and_upserted(roll: Engine) -> None:
+    def result(pupil_id: str, stage: str, subject: str, method: str, value: str) -> Record:
+        return AssessmentResultRecord(pupil_id, stage, 2025, subject, method, "", value, T1)
+
+    audited, published = sync(
+        roll,
+        Stream.ASSESSMENTS,
+        [
+            result("p1", "KS2", "REA", "TT", "104"),
+            result("p1", "KS2", "MAT", "TT", "79"),
+            result("p2", "KS2", "REA", "TT", "A"),
+            result("p2", "KS2", "WRI", "TA", "EXS"),
+            result("p1", "KS4", "MAT", "EX", "7"),
+            result("p2", "KS4", "MAT", "EX", "10"),
+        ],
+    )
+    assert reasons(roll, audited.batch_id) == ["gcse_grade_valid", "ks2_test_result_valid"]
+    assert published.rows_published == 4
+    regraded = AssessmentResultRecord("p1", "KS4", 2025, "MAT", "EX", "", "8", T2)
+    _, again = sync(roll, Stream.ASSESSMENTS, [regraded], T2)
+    assert again.rows_published == 1
+    assert (UPN1, "MAT", "8") in rows(roll, assessment_results, "upn", "subject", "result")
+
+
+def test_attendance_summaries_that_do_not_add_up_are_quarantined(roll: Engine) -> None:
+    audited, published = sync(
+        roll,
+        Stream.ATTENDANCE_SUMMARIES,
+        [
+            AttendanceSummaryRecord("p1", 2024, "9902001", 380, 10, 360, 10, T1),
+            AttendanceSummaryRecord("p1", 2023, "8881234", 300, 0, 290, 4, T1),
+            AttendanceSummaryRecord("p2", 2024, "9902001", 100, 10, 95, 10, T1),
+        ],
+    )
+    assert reasons(roll, audited.batch_id) == ["sessions_consistent"]
+    assert published.rows_published == 2
+    assert rows(roll, attendance_summaries, "upn", "school_laestab") == {
+        (UPN1, "9902001"),
+        (UPN1, "8881234"),
+    }
