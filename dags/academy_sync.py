@@ -20,7 +20,7 @@ from trustdata.config.trust import Academy, load_trust_config
 from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
 
 #: Streams in the order a sync runs them; an academy's DAG has those its adapter serves.
-STREAMS = ("pupils", "attendance", "deletions")
+STREAMS = tuple(s.value for s in Stream)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-team",
@@ -78,9 +78,14 @@ def build_academy_dag(academy: Academy) -> DAG:
 
             @task(task_id=f"land_{stream}")
             def land(stream: str = stream) -> dict[str, Any]:
-                run_id = get_current_context()["run_id"]
+                context = get_current_context()
+                logical = context.get("logical_date")
                 return orchestration.land_stream(
-                    academy_id=academy.id, stream=stream, run_id=run_id, connection_lookup=_secret
+                    academy_id=academy.id,
+                    stream=stream,
+                    run_id=context["run_id"],
+                    as_at=logical.date().isoformat() if logical else None,
+                    connection_lookup=_secret,
                 )
 
             @task(task_id=f"audit_{stream}")
@@ -95,8 +100,8 @@ def build_academy_dag(academy: Academy) -> DAG:
             ready >> landed
             audited = audit(landed)
             published[stream] = publish(audited)
-            if stream == "attendance":
-                # Marks are keyed to pupils by UPN, so the roll must be published first.
+            if stream not in ("pupils", "deletions"):
+                # Rows are keyed to pupils by UPN, so the roll must be published first.
                 published["pupils"] >> audited
     return dag
 

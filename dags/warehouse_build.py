@@ -1,6 +1,6 @@
-"""Warehouse build: dbt over the published raw data, when new attendance lands.
+"""Warehouse build: dbt over the published raw data, when an academy publishes.
 
-Scheduled on the academies' published-attendance assets (data-aware), with a nightly
+Scheduled on every stream each academy publishes (data-aware assets), with a nightly
 time-based fallback so the marts are rebuilt even on a day no feed published.
 """
 
@@ -15,6 +15,7 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from trustdata import orchestration
+from trustdata.adapters.registry import adapter_class
 from trustdata.config.settings import get_settings
 from trustdata.config.trust import load_trust_config
 from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
@@ -29,7 +30,7 @@ with DAG(
             *(
                 Asset(name=raw_asset_name(a.id, s), uri=raw_asset_uri(a.id, s))
                 for a in _academies
-                for s in ("pupils", "attendance", "deletions")
+                for s in sorted(adapter_class(a.adapter.kind).streams)
             )
         ),
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ def land_stream(
     run_id: str | None = None,
     config_path: str | None = None,
     full: bool = False,
+    as_at: str | None = None,
     connection_lookup: ConnectionLookup | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Summary:
@@ -64,6 +66,8 @@ def land_stream(
 
     The window starts at the stream's published watermark, less the academy's look-back for
     attendance (registers are corrected after the fact); ``full`` ignores the watermark.
+    ``as_at`` (YYYY-MM-DD, the run's logical date) is the date sources that only hold dated
+    periods judge "eligible now" flags on; None means today.
     """
     trust = _trust(config_path)
     academy = trust.academy(academy_id)
@@ -80,7 +84,11 @@ def land_stream(
         since = None
         if watermark is not None and not full:
             since = watermark - academy.lookback if kind is Stream.ATTENDANCE else watermark
-        window = Window(updated_after=since, cursor=None if full else position.cursor)
+        window = Window(
+            updated_after=since,
+            cursor=None if full else position.cursor,
+            as_at=date.fromisoformat(as_at) if as_at else None,
+        )
         result = land(
             engine=engine,
             adapter=adapter,
