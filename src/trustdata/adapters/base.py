@@ -18,6 +18,8 @@ from typing import ClassVar, Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from trustdata.domain.records import CHARACTERISTICS as CHARACTERISTICS
+from trustdata.domain.records import REGISTRATIONS as REGISTRATIONS
 from trustdata.domain.records import (
     AssessmentResultRecord,
     AttendanceMarkRecord,
@@ -82,11 +84,6 @@ RECORD_TYPES: dict[Stream, type[Record]] = {
     Stream.ASSESSMENTS: AssessmentResultRecord,
     Stream.DELETIONS: DeletionRecord,
 }
-
-#: Values of ``CharacteristicPeriodRecord.characteristic``.
-CHARACTERISTICS = ("fsm", "cla", "plac", "service_child")
-#: Values of ``EnrolmentRecord.registration`` (None: the MIS does not say).
-REGISTRATIONS = ("single", "main", "subsidiary")
 
 
 @dataclass(frozen=True, slots=True)

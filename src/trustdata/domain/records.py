@@ -10,6 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import NamedTuple
 
+#: Values of ``CharacteristicPeriodRecord.characteristic``.
+CHARACTERISTICS = ("fsm", "cla", "plac", "service_child")
+#: Values of ``EnrolmentRecord.registration`` (None: the MIS does not say).
+REGISTRATIONS = ("single", "main", "subsidiary")
+
 
 class PupilRecord(NamedTuple):
     """A pupil as one MIS sees them, with the characteristics the gap measures need.

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from trustdata.adapters.base import CHARACTERISTICS, REGISTRATIONS, Stream
+from trustdata.domain import checks
 from trustdata.domain.upn import upn_problem
 from trustdata.pipeline.batches import Batch, BatchStatus, get_batch, set_status
 from trustdata.pipeline.land import LANDING
@@ -177,15 +178,11 @@ def _audit_attendance(
             result.problems.append(f"warn: {moved} marks quarantined: {reason}")
 
 
-_KS2_RESULT_CODES = ("A", "B", "D", "F", "H", "J", "L", "M", "N", "P", "Q", "S", "T", "U", "X")
-_GCSE_GRADES = ("9", "8", "7", "6", "5", "4", "3", "2", "1", "U", "X")
-
-
 def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
     """(check, reason, failing-row condition) of each warn-level check on a pupil-keyed stream."""
     spec = PUPIL_KEYED[stream]
     staged = spec.landing.c
-    checks: list[tuple[str, str, Any]] = [
+    found: list[tuple[str, str, Any]] = [
         (
             "pupil_known",
             "row for a pupil not on the academy's published roll",
@@ -195,54 +192,54 @@ def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
         )
     ]
     if stream in (Stream.ENROLMENTS, Stream.CHARACTERISTICS):
-        checks.append(
-            ("period_ordered", "end date before start date", staged.end_date < staged.start_date)
-        )
+        found.append(("period_ordered", checks.PERIOD_ORDERED, staged.end_date < staged.start_date))
     if stream is Stream.ENROLMENTS:
-        checks.append(
+        found.append(
             (
                 "registration_known",
-                f"registration is not one of {', '.join(REGISTRATIONS)}",
+                checks.REGISTRATION_KNOWN,
                 and_(staged.registration.is_not(None), ~staged.registration.in_(REGISTRATIONS)),
             )
         )
     elif stream is Stream.CHARACTERISTICS:
-        checks.append(
+        found.append(
             (
                 "characteristic_known",
-                f"characteristic is not one of {', '.join(CHARACTERISTICS)}",
+                checks.CHARACTERISTIC_KNOWN,
                 ~staged.characteristic.in_(CHARACTERISTICS),
             )
         )
     elif stream is Stream.ASSESSMENTS:
         score = staged.result.regexp_match(r"^[0-9]{2,3}$")
-        in_range = and_(score, cast(func.nullif(staged.result, ""), Integer).between(80, 120))
-        checks += [
+        in_range = and_(
+            score, cast(func.nullif(staged.result, ""), Integer).between(*checks.KS2_SCORE_RANGE)
+        )
+        found += [
             (
                 "ks2_test_result_valid",
-                "KS2 test result is neither a scaled score 80-120 nor a result code",
+                checks.KS2_TEST_RESULT,
                 and_(
                     staged.key_stage == "KS2",
                     staged.method == "TT",
-                    ~case((score, in_range), else_=staged.result.in_(_KS2_RESULT_CODES)),
+                    ~case((score, in_range), else_=staged.result.in_(checks.KS2_RESULT_CODES)),
                 ),
             ),
             (
                 "gcse_grade_valid",
-                "GCSE grade is not 9-1, U or X",
+                checks.GCSE_GRADE,
                 and_(
                     staged.key_stage == "KS4",
                     staged.subject != "",
                     staged.method == "EX",
-                    ~staged.result.in_(_GCSE_GRADES),
+                    ~staged.result.in_(checks.GCSE_GRADES),
                 ),
             ),
         ]
     elif stream is Stream.ATTENDANCE_SUMMARIES:
-        checks.append(
+        found.append(
             (
                 "sessions_consistent",
-                "session counts are negative, or attended and absent exceed possible",
+                checks.SESSIONS_CONSISTENT,
                 or_(
                     staged.sessions_possible < 0,
                     staged.sessions_authorised < 0,
@@ -255,7 +252,7 @@ def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
                 ),
             )
         )
-    return checks
+    return found
 
 
 def _audit_pupil_keyed(conn: Connection, batch: Batch, result: AuditResult) -> None:
