@@ -36,6 +36,8 @@ def test_good_academy_is_ready(config: Path, capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "Onboarding ashbrook (Ashbrook Academy, URN 990002) with adapter wonde" in out
     assert "[ok  ] connection" in out and "[ok  ] attendance codes" in out
+    assert "[ok  ] enrolments: sample of" in out
+    assert "[ok  ] enrolments rows: every row passes the audit's rules" in out
     assert "Result: ready for its first sync" in out
     assert "FAIL" not in out
 

@@ -9,7 +9,7 @@ the warehouse. Report lines carry counts, codes and ids of the academy, never pu
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -20,6 +20,7 @@ import httpx
 from trustdata.adapters.base import Adapter, AdapterError, Page, Record, Stream, Window
 from trustdata.adapters.registry import adapter_class
 from trustdata.config.trust import Academy, load_trust_config
+from trustdata.domain import checks
 from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
 from trustdata.domain.upn import upn_problem
 from trustdata.orchestration.credentials import CredentialError, resolve_secret
@@ -179,8 +180,41 @@ def _sample_streams(
             _check_marks(
                 report, academy, [m for m in marks if isinstance(m, AttendanceMarkRecord)], roll
             )
+        for stream in _PUPIL_KEYED:
+            if stream in streams:
+                rows = _records(adapter.fetch(stream, Window()), sample)
+                _check_pupil_keyed(report, stream, rows, roll)
         if Stream.DELETIONS in streams:
             deleted = _records(adapter.fetch(Stream.DELETIONS, Window()), None)
             report.add(True, "deletions", f"{len(deleted)} deleted records listed by the MIS")
     except AdapterError as exc:
         report.add(False, "reading data", str(exc))
+
+
+_PUPIL_KEYED: dict[Stream, tuple[str, Callable[[Any], str | None]]] = {
+    Stream.ENROLMENTS: ("enrolments", checks.enrolment_problem),
+    Stream.CHARACTERISTICS: ("FSM/CLA/PLAC/service-child periods", checks.period_problem),
+    Stream.ATTENDANCE_SUMMARIES: ("attendance summaries", checks.summary_problem),
+    Stream.ASSESSMENTS: ("assessment results", checks.result_problem),
+}
+
+
+def _check_pupil_keyed(report: Report, stream: Stream, rows: list[Record], roll: set[str]) -> None:
+    """Count a sample of a pupil-keyed stream and apply the audit's row rules to it."""
+    label, problem = _PUPIL_KEYED[stream]
+    if not rows:
+        report.add(True, stream.value, f"no {label} in the sample")
+        return
+    report.add(True, stream.value, f"sample of {len(rows)} {label}")
+    unknown = sum(1 for r in rows if getattr(r, "mis_pupil_id", None) not in roll)
+    failing = Counter(reason for r in rows if (reason := problem(r)) is not None)
+    if unknown:
+        failing[f"for pupils not on roll ({unknown})"] = 0
+    detail = "; ".join(f"{n} {reason}" if n else reason for reason, n in sorted(failing.items()))
+    report.add(
+        not failing,
+        f"{stream.value} rows",
+        "every row passes the audit's rules"
+        if not failing
+        else f"{detail}: these rows are quarantined at each sync until the MIS is corrected",
+    )
