@@ -42,7 +42,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,35 @@ def _seed_cohort(engine: Engine) -> None:
         )
 
 
+# Withdrawn rows (the MIS corrected the pupil's set since) must not reach staging.
+WITHDRAWN = datetime(2025, 10, 1, tzinfo=UTC)
+ENROLMENTS = [
+    ("A1", "P000000000001", date(2021, 9, 1), None, "single", None),
+    ("A1", "P000000000001", date(2021, 9, 6), None, None, WITHDRAWN),
+    ("A1", "P000000000005", date(2020, 9, 1), date(2025, 9, 30), "main", None),
+]
+PERIODS = [
+    ("A1", "P000000000001", "fsm", date(2019, 1, 7), None, None),
+    ("A1", "P000000000002", "cla", date(2023, 5, 2), None, None),
+    ("A1", "P000000000002", "fsm", date(2023, 5, 2), None, WITHDRAWN),
+]
+
+
+def _seed_histories(engine: Engine) -> None:
+    common = {"batch_id": BATCH}
+    with engine.begin() as conn:
+        keys = ("academy_id", "upn", "start_date", "end_date", "registration", "withdrawn_at")
+        conn.execute(
+            insert(tables.enrolments),
+            [dict(zip(keys, e, strict=True)) | {"mis_id": e[1], **common} for e in ENROLMENTS],
+        )
+        keys = ("academy_id", "upn", "characteristic", "start_date", "end_date", "withdrawn_at")
+        conn.execute(
+            insert(tables.characteristic_periods),
+            [dict(zip(keys, c, strict=True)) | {"mis_id": c[1], **common} for c in PERIODS],
+        )
+
+
 def _mark(academy_id: str, upn: str, day: date, session: str, code: str) -> dict[str, Any]:
     return {
         "academy_id": academy_id,
@@ -145,6 +174,8 @@ def _mark(academy_id: str, upn: str, day: date, session: str, code: str) -> dict
 
 # The tables dbt reads, children before parents; emptied before and after the module.
 SOURCE_TABLES = (
+    tables.enrolments,
+    tables.characteristic_periods,
     tables.attendance_marks,
     tables.pupils,
     tables.academies,
@@ -173,6 +204,7 @@ def warehouse(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     _empty_sources(engine)
     try:
         _seed_cohort(engine)
+        _seed_histories(engine)
         run_dbt(["build"], url=warehouse_url, data_dir=tmp_path_factory.mktemp("dbt"))
         yield warehouse_url
     finally:
@@ -349,3 +381,20 @@ def test_code_not_in_force_on_its_date_fails_the_build(warehouse: str, tmp_path:
         marks = tables.attendance_marks
         with engine.begin() as conn:
             conn.execute(delete(marks).where(marks.c.mark_date == bad["mark_date"]))
+
+
+def test_staging_leaves_withdrawn_enrolments_and_periods_out(warehouse: str) -> None:
+    with get_engine(warehouse).connect() as conn:
+        enrolled = set(
+            conn.execute(text("SELECT upn, start_date FROM analytics_staging.stg_enrolments")).all()
+        )
+        periods = set(
+            conn.execute(
+                text("SELECT upn, characteristic FROM analytics_staging.stg_characteristic_periods")
+            ).all()
+        )
+    assert enrolled == {
+        ("P000000000001", date(2021, 9, 1)),
+        ("P000000000005", date(2020, 9, 1)),
+    }
+    assert periods == {("P000000000001", "fsm"), ("P000000000002", "cla")}
