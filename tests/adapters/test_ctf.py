@@ -16,15 +16,30 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 
-from tests.helpers import one_academy_config, sync_stream
+from tests.helpers import count, one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
 from trustdata.adapters.ctf import CtfAdapter, CtfOptions, _sections
-from trustdata.domain.records import PupilRecord
+from trustdata.domain.records import (
+    AssessmentResultRecord,
+    AttendanceMarkRecord,
+    AttendanceSummaryRecord,
+    CharacteristicPeriodRecord,
+    EnrolmentRecord,
+    PupilRecord,
+)
 from trustdata.domain.upn import make_upn
-from trustdata.warehouse.tables import pupils
+from trustdata.warehouse.tables import (
+    assessment_results,
+    attendance_marks,
+    attendance_summaries,
+    characteristic_periods,
+    enrolments,
+    pupils,
+    quarantine,
+)
 
 URN = "990001"
 EARLY = datetime(2026, 1, 15, 18, 0, tzinfo=UTC)
@@ -35,6 +50,25 @@ AS_AT = "2026-01-15T10:30:00"  # the header DateTime: FSM is judged on 15 Januar
 def upn(n: int) -> str:
     """A made-up but valid UPN."""
     return make_upn(990, 4001, 20, n)
+
+
+OWN = ("990", "4001")  # the header's SourceSchool LEA and Estab: this academy
+PREVIOUS = ("990", "3002")  # a made-up previous school
+
+
+@dataclass
+class Year:
+    """One ``Attendance/YearData``; None leaves the element out."""
+
+    year: str = "2025"
+    school: tuple[str, str] | None = OWN
+    counts: tuple[str, ...] | None = ("170", "4", "164", "2")  # possible, auth, attended, unauth
+    start: str | None = "2025-09-01"
+    marks: str | None = None
+
+
+# (Year, Subject, Method, Component, Result) of one StageAssessment.
+Result = tuple[str, str, str, str | None, str | None]
 
 
 @dataclass
@@ -50,6 +84,9 @@ class Kid:
     in_care: str | None = "false"
     sen: list[tuple[str | None, str]] | None = None
     upn: str | None = ""  # "" means upn(n)
+    schools: list[tuple[tuple[str, str], str | None, str | None]] | None = None
+    attendance: list[Year] | None = None
+    results: dict[str, list[Result]] | None = None  # by Stage
 
 
 def _add(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
@@ -90,10 +127,60 @@ def _pupil(parent: ET.Element, kid: Kid) -> None:
             if start is not None:
                 _add(sen, "StartDate", start)
             _add(sen, "SENprovision", provision)
-    # Present in real files, read by nothing yet: it must be skipped, not parsed into records.
-    year = _add(_add(elem, "Attendance"), "YearData")
-    _add(year, "Year", "2025")
-    _add(_add(year, "AttendSessions"), "AttendanceMarks", "/\\" * 30)
+    if kid.schools is not None:
+        history = _add(elem, "SchoolHistory")
+        for (lea, estab), entry, leaving in kid.schools:
+            school = _add(history, "School")
+            _add(school, "LEA", lea)
+            _add(school, "Estab", estab)
+            _add(school, "SchoolName", "Synthetic School")
+            if entry is not None:
+                _add(school, "EntryDate", entry)
+            if leaving is not None:
+                _add(school, "LeavingDate", leaving)
+                _add(school, "LeavingReason", "OTHER")
+    if kid.attendance is not None:
+        _attendance(_add(elem, "Attendance"), kid.attendance)
+    if kid.results is not None:
+        _results(_add(elem, "StageAssessments"), kid.results)
+    # Present in real files, read by nothing: it must be skipped, not parsed into records.
+    _add(_add(elem, "Contacts"), "Contact", "Madeup Contact")
+
+
+def _attendance(parent: ET.Element, years: list[Year]) -> None:
+    for spec in years:
+        year = _add(parent, "YearData")
+        _add(year, "Year", spec.year)
+        if spec.school is not None:
+            _add(year, "LEA", spec.school[0])
+            _add(year, "Estab", spec.school[1])
+        _add(year, "SchoolName", "Synthetic School")
+        tags = ["SessionsPossible", "SessionsAuthorised", "SessionsAttended"]
+        for tag, value in zip([*tags, "SessionsUnauthorised"], spec.counts or (), strict=False):
+            _add(year, tag, value)
+        if spec.marks is not None:
+            sessions = _add(year, "AttendSessions")
+            if spec.start is not None:
+                _add(sessions, "AttendanceStartDate", spec.start)
+            _add(sessions, "AttendanceMarks", spec.marks)
+
+
+def _results(parent: ET.Element, stages: dict[str, list[Result]]) -> None:
+    for stage, results in stages.items():
+        key_stage = _add(parent, "KeyStage")
+        _add(key_stage, "Stage", stage)
+        for year, subject, method, component, result in results:
+            item = _add(key_stage, "StageAssessment")
+            _add(item, "Locale", "ENG")
+            _add(item, "Year", year)
+            _add(item, "Subject", subject)
+            _add(item, "Method", method)
+            if component is not None:
+                _add(item, "Component", component)
+            _add(item, "ResultStatus", "F")
+            _add(item, "ResultQualifier", "SS")
+            if result is not None:
+                _add(item, "Result", result)
 
 
 @dataclass
@@ -105,6 +192,7 @@ class Ctf:
     version: str = "25.0"
     urn: str = URN
     when: str = AS_AT
+    school: tuple[str, str] | None = OWN
 
     def xml(self) -> bytes:
         root = ET.Element("CTfile")
@@ -115,8 +203,10 @@ class Ctf:
         _add(header, "DocumentQualifier", "full")
         _add(header, "SupplierID", "SYNTHETIC")
         source = _add(header, "SourceSchool")
-        for tag, text in [("LEA", "990"), ("Estab", "4001"), ("URN", self.urn)]:
-            _add(source, tag, text)
+        if self.school is not None:
+            _add(source, "LEA", self.school[0])
+            _add(source, "Estab", self.school[1])
+        _add(source, "URN", self.urn)
         _add(source, "SchoolName", "Synthetic Primary")
         _add(source, "AcademicYear", "2025")
         dest = _add(header, "DestSchool")
@@ -134,10 +224,30 @@ class Ctf:
         return path
 
 
+# Two weeks of this academy's registers from Monday 1 September 2025: '#' is a weekend.
+MARKS = "/\\" * 5 + "##" * 2 + "/\\/NL\\/\\/\\" + "##" * 2
+
+
 def write_ctf_folder(folder: Path) -> dict[str, Any]:
-    """A drop folder with one CTF of three pupils; returns the options."""
+    """A drop folder with one CTF of three pupils, with data for every stream; returns the
+    options."""
     folder.mkdir(parents=True, exist_ok=True)
-    Ctf([Kid(1), Kid(2, sex="M", year="R"), Kid(3, year="N1")]).write(folder / "ctf_out.xml")
+    first = Kid(
+        1,
+        year="6",
+        fsm=[("2019-09-01", "2021-07-31"), ("2025-09-01", None)],
+        schools=[(PREVIOUS, "2019-09-01", "2021-07-31"), (OWN, "2021-09-01", None)],
+        attendance=[
+            Year("2020", PREVIOUS, ("300", "10", "285", "5"), None),
+            Year("2025", OWN, ("20", "0", "19", "1"), "2025-09-01", MARKS),
+        ],
+        results={
+            "KS1": [("2021", "MAT", "TA", None, "EXS")],
+            "KS2": [("2026", "MAT", "TT", None, "104"), ("2026", "ENG", "TT", "RD", "79")],
+        },
+    )
+    second = Kid(2, sex="M", year="R", schools=[(OWN, "2025-09-01", None)])
+    Ctf([first, second, Kid(3, year="N1")]).write(folder / "ctf_out.xml")
     return {"folder": str(folder), "urn": URN}
 
 
@@ -146,8 +256,17 @@ def adapter(**options: Any) -> CtfAdapter:
         return CtfAdapter(options=CtfOptions.model_validate(options), secret="none", client=client)
 
 
-def read(source: CtfAdapter, after: datetime | None = None) -> list[Page]:
-    return list(source.fetch(Stream.PUPILS, Window(updated_after=after)))
+def read(
+    source: CtfAdapter, after: datetime | None = None, stream: Stream = Stream.PUPILS
+) -> list[Page]:
+    return list(source.fetch(stream, Window(updated_after=after)))
+
+
+def rows(tmp_path: Path, stream: Stream, *kids: Kid, **options: Any) -> list[Any]:
+    """The records of ``stream`` read from one file of ``kids``."""
+    Ctf(list(kids)).write(tmp_path / "one.xml")
+    pages = read(adapter(folder=str(tmp_path), **options), stream=stream)
+    return [r for page in pages for r in page.records]
 
 
 def roll(source: CtfAdapter, after: datetime | None = None) -> list[PupilRecord]:
@@ -160,11 +279,11 @@ def one(tmp_path: Path, kid: Kid, **options: Any) -> PupilRecord:
     return record
 
 
-def error(tmp_path: Path, ctf: Ctf | bytes, **options: Any) -> str:
+def error(tmp_path: Path, ctf: Ctf | bytes, stream: Stream = Stream.PUPILS, **options: Any) -> str:
     path = tmp_path / "bad.xml"
     path.write_bytes(ctf if isinstance(ctf, bytes) else ctf.xml())
     with pytest.raises(AdapterError) as caught:
-        read(adapter(folder=str(tmp_path), **options))
+        read(adapter(folder=str(tmp_path), **options), stream=stream)
     message = str(caught.value)
     assert str(tmp_path) not in message  # the file's name, never its folder
     return message
@@ -177,12 +296,13 @@ def test_full_read(tmp_path: Path) -> None:
     assert [p.watermark for p in pages] == [EARLY]
     first, reception, nursery = pages[0].records
     assert first == PupilRecord(
-        mis_id=upn(1), upn=upn(1), date_of_birth=date(2016, 3, 1), gender="F", nc_year=5,
-        fsm_eligible=None, fsm6=None, in_care=False, previously_in_care=None,
-        service_child=None, sen_status=None, eal=None, admission_date=None,
+        mis_id=upn(1), upn=upn(1), date_of_birth=date(2016, 3, 1), gender="F", nc_year=6,
+        fsm_eligible=True, fsm6=True, in_care=False, previously_in_care=None,
+        service_child=None, sen_status=None, eal=None, admission_date=date(2021, 9, 1),
         leaving_date=None, source_updated_at=EARLY,
     )  # fmt: skip
     assert (reception.gender, reception.nc_year, nursery.nc_year) == ("M", 0, -1)
+    assert (reception.admission_date, nursery.admission_date) == (date(2025, 9, 1), None)
 
 
 def test_pages_respect_page_size(tmp_path: Path) -> None:
@@ -339,8 +459,230 @@ def test_each_pupil_is_freed_once_read(tmp_path: Path) -> None:
 
 
 def test_other_streams_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(AdapterError, match="no stream 'attendance'"):
-        list(adapter(folder=str(tmp_path)).fetch(Stream.ATTENDANCE, Window()))
+    with pytest.raises(AdapterError, match="no stream 'deletions'"):
+        list(adapter(folder=str(tmp_path)).fetch(Stream.DELETIONS, Window()))
+
+
+# --- characteristics: FSM periods ---------------------------------------------------------------
+
+
+def test_fsm_periods_one_per_instance(tmp_path: Path) -> None:
+    instances = [("2019-09-01", "2021-07-31"), ("2025-09-01", None)]
+    periods = rows(tmp_path, Stream.CHARACTERISTICS, Kid(1, fsm=instances), Kid(2))
+    assert periods == [
+        CharacteristicPeriodRecord(upn(1), "fsm", date(2019, 9, 1), date(2021, 7, 31), EARLY),
+        CharacteristicPeriodRecord(upn(1), "fsm", date(2025, 9, 1), None, EARLY),
+    ]
+    # No FSMhistory, or one without instances: no periods. LookedAfter has no dates: no period.
+    kids = [Kid(1), Kid(2, fsm=[]), Kid(3, in_care="true")]
+    assert rows(tmp_path, Stream.CHARACTERISTICS, *kids) == []
+
+
+def test_fsm_set_comes_whole_from_the_newest_file(tmp_path: Path) -> None:
+    autumn = [("2019-09-01", "2021-07-31"), ("2023-01-09", None)]
+    Ctf([Kid(1, fsm=autumn), Kid(2, fsm=[("2024-02-01", None)])]).write(tmp_path / "a.xml")
+    # The spring file corrects pupil 1's set: the older instance is gone, the other ended.
+    Ctf([Kid(1, fsm=[("2023-01-09", "2025-12-19")])]).write(tmp_path / "b.xml", when=LATE)
+    pages = read(adapter(folder=str(tmp_path)), stream=Stream.CHARACTERISTICS)
+    assert [(p.watermark, [(r.mis_pupil_id, r.end_date) for r in p.records]) for p in pages] == [
+        (LATE, [(upn(1), date(2025, 12, 19))]),
+        (EARLY, [(upn(2), None)]),
+    ]
+
+
+def test_a_file_without_rows_still_moves_the_watermark(tmp_path: Path) -> None:
+    Ctf([Kid(1)]).write(tmp_path / "a.xml")
+    pages = read(adapter(folder=str(tmp_path)), stream=Stream.CHARACTERISTICS)
+    assert [(p.watermark, len(p.records)) for p in pages] == [(EARLY, 0)]
+
+
+# --- attendance summaries ------------------------------------------------------------------------
+
+
+def test_attendance_summaries_keep_previous_schools(tmp_path: Path) -> None:
+    years = [Year("2024", PREVIOUS, ("300", "10", "285", "5")), Year("2025")]
+    assert rows(tmp_path, Stream.ATTENDANCE_SUMMARIES, Kid(1, attendance=years)) == [
+        AttendanceSummaryRecord(upn(1), 2024, "9903002", 300, 10, 285, 5, EARLY),
+        AttendanceSummaryRecord(upn(1), 2025, "9904001", 170, 4, 164, 2, EARLY),
+    ]
+
+
+def test_attendance_summaries_edge_cases(tmp_path: Path) -> None:
+    marks_only = Year(counts=None, marks="/\\")
+    kids = [Kid(1), Kid(2, attendance=[]), Kid(3, attendance=[marks_only])]
+    assert rows(tmp_path, Stream.ATTENDANCE_SUMMARIES, *kids) == []
+    # A negative count is read as written: the audit quarantines it, with the reason.
+    negative = Year(counts=("170", "-4", "164", "2"))
+    (summary,) = rows(tmp_path, Stream.ATTENDANCE_SUMMARIES, Kid(1, attendance=[negative]))
+    assert summary.sessions_authorised == -4
+
+
+@pytest.mark.parametrize(
+    ("year", "expected"),
+    [
+        (Year(counts=("170", "4.5", "164", "2")), "YearData[2]/SessionsAuthorised is not a whole"),
+        (Year(counts=("170", "4", "164")), "YearData[2]/SessionsUnauthorised is empty"),
+        (Year(year="25/26"), "YearData[2]/Year is not a four-digit year"),
+        (Year(school=("MAT", "4001")), "YearData[2]/LEA and Estab are not a 3-digit LA number"),
+        (Year(school=None), "YearData[2]/LEA and Estab are not"),
+    ],
+)
+def test_bad_attendance_summary_names_the_element(
+    tmp_path: Path, year: Year, expected: str
+) -> None:
+    kid = Kid(1, attendance=[Year("2024"), year])
+    message = error(tmp_path, Ctf([kid]), Stream.ATTENDANCE_SUMMARIES)
+    assert message.startswith("bad.xml: CTFpupilData/Pupil[1]/Attendance/"), message
+    assert expected in message
+    assert upn(1) not in message and "4.5" not in message and "MAT" not in message
+
+
+# --- assessments ---------------------------------------------------------------------------------
+
+
+def test_ks2_and_ks4_results(tmp_path: Path) -> None:
+    results = {
+        "EYFSP": [("2020", "COM", "TA", "LA", "EXP")],
+        "KS1": [("2022", "MAT", "TA", None, "EXS")],
+        "Key Stage 2": [("2026", "MAT", "TT", None, "104"), ("2026", "ENG", "TA", "WR", "GDS")],
+        "ks 4": [("2031", "MAT", "EX", None, "7"), ("2031", "HIS", "EX", "", "U")],
+    }
+    assert rows(tmp_path, Stream.ASSESSMENTS, Kid(1, results=results), Kid(2)) == [
+        AssessmentResultRecord(upn(1), "KS2", 2026, "MAT", "TT", "", "104", EARLY),
+        AssessmentResultRecord(upn(1), "KS2", 2026, "ENG", "TA", "WR", "GDS", EARLY),
+        AssessmentResultRecord(upn(1), "KS4", 2031, "MAT", "EX", "", "7", EARLY),
+        AssessmentResultRecord(upn(1), "KS4", 2031, "HIS", "EX", "", "U", EARLY),
+    ]
+
+
+def test_results_without_a_result_are_skipped_and_the_last_of_a_key_wins(
+    tmp_path: Path,
+) -> None:
+    results = {
+        "KS2": [
+            ("2026", "MAT", "TT", None, None),
+            ("2026", "ENG", "TT", "RD", "98"),
+            ("2026", "ENG", "TT", "RD", "101"),
+        ]
+    }
+    records = rows(tmp_path, Stream.ASSESSMENTS, Kid(1, results=results), Kid(2, results={}))
+    assert [(r.subject, r.result) for r in records] == [("ENG", "101")]
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (("Y6", "MAT", "TT", None, "104"), "StageAssessment[2]/Year is not a four-digit year"),
+        (("2026", "", "TT", None, "104"), "StageAssessment[2]/Subject is empty"),
+        (("2026", "MAT", " ", None, "104"), "StageAssessment[2]/Method is empty"),
+    ],
+)
+def test_bad_result_names_the_element(tmp_path: Path, result: Result, expected: str) -> None:
+    kid = Kid(1, results={"KS1": [], "KS2": [("2026", "ENG", "TT", "RD", "99"), result]})
+    message = error(tmp_path, Ctf([kid]), Stream.ASSESSMENTS)
+    assert message == f"bad.xml: CTFpupilData/Pupil[1]/StageAssessments/KeyStage[2]/{expected}"
+
+
+# --- enrolments ----------------------------------------------------------------------------------
+
+
+def test_enrolments_at_this_academy_only(tmp_path: Path) -> None:
+    schools = [
+        (PREVIOUS, "2019-09-01", "2021-07-31"),
+        (OWN, "2021-09-01", "2023-02-10"),  # left, and came back
+        (OWN, "2024-01-08", None),
+        (OWN, None, None),  # no entry date: nothing to key an enrolment on
+    ]
+    kids = [Kid(1, schools=schools), Kid(2), Kid(3, schools=[(PREVIOUS, "2020-09-01", None)])]
+    assert rows(tmp_path, Stream.ENROLMENTS, *kids) == [
+        EnrolmentRecord(upn(1), date(2021, 9, 1), date(2023, 2, 10), None, EARLY),
+        EnrolmentRecord(upn(1), date(2024, 1, 8), None, None, EARLY),
+    ]
+    # The pupil's admission and leaving dates are those of the latest enrolment.
+    first, second, third = rows(tmp_path, Stream.PUPILS, *kids)
+    assert (first.admission_date, first.leaving_date) == (date(2024, 1, 8), None)
+    assert second.admission_date is None and third.admission_date is None
+
+
+def test_enrolment_errors(tmp_path: Path) -> None:
+    folders = [tmp_path / name for name in ("bad_date", "other_school", "no_laestab")]
+    for folder in folders:
+        folder.mkdir()
+    kid = Kid(1, schools=[(OWN, "2021-09-01", "31/07/2023")])
+    message = error(folders[0], Ctf([kid]), Stream.ENROLMENTS)
+    assert message == (
+        "bad.xml: CTFpupilData/Pupil[1]/SchoolHistory/School[1]/LeavingDate "
+        "is not a YYYY-MM-DD date"
+    )
+    # A previous school's entry is not this academy's to check.
+    other = Kid(1, schools=[(PREVIOUS, "sometime", None)])
+    assert rows(folders[1], Stream.ENROLMENTS, other) == []
+    # Without the header's LEA and Estab this academy's entries cannot be told apart...
+    headless = Ctf([Kid(1, schools=[(OWN, "2021-09-01", None)])], school=None)
+    message = error(folders[2], headless, Stream.ENROLMENTS)
+    assert message.startswith("bad.xml: Header/SourceSchool/LEA and Estab (3 and 4 digits)")
+    # ... but its pupils are still read, with unknown admission dates.
+    (pupil,) = roll(adapter(folder=str(folders[2])))
+    assert pupil.admission_date is None
+
+
+# --- attendance marks ----------------------------------------------------------------------------
+
+
+def test_marks_from_this_academys_registers(tmp_path: Path) -> None:
+    years = [
+        Year("2024", PREVIOUS, start="2024-09-02", marks="/\\/\\"),  # not this academy's
+        Year("2025", OWN, start="2025-09-01", marks=MARKS),
+    ]
+    marks = rows(tmp_path, Stream.ATTENDANCE, Kid(1, attendance=years), Kid(2))
+    assert len(marks) == 20 and {m.mis_pupil_id for m in marks} == {upn(1)}
+    assert marks[0] == AttendanceMarkRecord(None, upn(1), date(2025, 9, 1), "AM", "/", EARLY)
+    odd = [(m.mark_date, m.session, m.source_code) for m in marks if m.source_code in "NL"]
+    assert odd == [(date(2025, 9, 9), "PM", "N"), (date(2025, 9, 10), "AM", "L")]
+    assert max(m.mark_date for m in marks) == date(2025, 9, 12)  # weekends ('#') skipped
+    # A blank mark gives nothing; trailing blanks do not shift anything.
+    year = Year(start="2025-09-01", marks="/ # /\\  ")
+    marks = rows(tmp_path, Stream.ATTENDANCE, Kid(1, attendance=[year]))
+    assert [(m.mark_date.day, m.session) for m in marks] == [(1, "AM"), (3, "AM"), (3, "PM")]
+
+
+def test_digits_in_2024_registers_are_refused_not_guessed(tmp_path: Path) -> None:
+    # A digit could only be part of a multi-character code (C1, J1, Y1...) on these dates.
+    late = Year(start="2024-08-16", marks="/\\" * 3 + "C1")  # the 4th day is 19 August 2024
+    message = error(tmp_path, Ctf([Kid(1, attendance=[late])]), Stream.ATTENDANCE)
+    assert message.startswith(
+        "bad.xml: CTFpupilData/Pupil[1]/Attendance/YearData[1]/AttendSessions[1]/"
+        "AttendanceMarks has a digit on or after 19 August 2024"
+    )
+    assert "C1, J1, Y1" in message and upn(1) not in message
+    # Before then no code had a digit: the mark is read, and the audit stops the unmapped code.
+    early = Year(start="2024-08-15", marks="/\\" * 3 + "C1")
+    (tmp_path / "bad.xml").unlink()
+    marks = rows(tmp_path, Stream.ATTENDANCE, Kid(1, attendance=[early]))
+    assert [m.source_code for m in marks][-2:] == ["C", "1"]
+
+
+def test_mark_errors_name_the_element(tmp_path: Path) -> None:
+    undated = Kid(1, attendance=[Year(start=None, marks="/\\")])
+    wrapped = Kid(1, attendance=[Year(marks="/\\\n/\\")])
+    headless = Ctf([Kid(1, attendance=[Year(marks="/\\")])], school=("99", "4001"))
+    for ctf, expected in [
+        (Ctf([undated]), "AttendSessions[1]/AttendanceStartDate is empty"),
+        (Ctf([wrapped]), "AttendSessions[1]/AttendanceMarks has a line break or tab"),
+        (headless, "bad.xml: Header/SourceSchool/LEA and Estab"),
+    ]:
+        assert expected in error(tmp_path, ctf, Stream.ATTENDANCE)
+
+
+def test_every_stream_pages_and_skips_pupils_read_from_a_newer_file(tmp_path: Path) -> None:
+    Ctf([Kid(n, attendance=[Year()]) for n in range(1, 6)]).write(tmp_path / "a.xml")
+    Ctf([Kid(2, attendance=[Year("2024")])]).write(tmp_path / "b.xml", when=LATE)
+    source = adapter(folder=str(tmp_path), page_size=2)
+    pages = read(source, stream=Stream.ATTENDANCE_SUMMARIES)
+    assert [len(p.records) for p in pages] == [1, 2, 2]
+    years = {(r.mis_pupil_id, r.academic_year_start) for p in pages for r in p.records}
+    assert (upn(2), 2024) in years and (upn(2), 2025) not in years
+    assert read(source, after=EARLY, stream=Stream.ATTENDANCE_SUMMARIES)[0].watermark == LATE
 
 
 # --- end to end: land -> audit -> publish into PostgreSQL ---------------------------------------
@@ -360,8 +702,8 @@ def ctf_trust_config(folder: Path, drop: Path) -> Path:
     )
 
 
-def sync(config: Path) -> dict[str, Any]:
-    return sync_stream(config, ACADEMY, "pupils")
+def sync(config: Path, stream: Stream = Stream.PUPILS) -> dict[str, Any]:
+    return sync_stream(config, ACADEMY, stream.value)
 
 
 def test_sync_pupils_through_the_pipeline(
@@ -376,7 +718,7 @@ def test_sync_pupils_through_the_pipeline(
     assert first["rows_published"] == 3 and first["watermark"] == EARLY.isoformat()
     assert sync(config)["rows_landed"] == 0  # no newer file
     # A newer CTF: pupil 1 now has FSM, and a new pupil without a UPN is quarantined.
-    Ctf([Kid(1, fsm=[("2025-11-01", None)]), Kid(4, upn=None)]).write(
+    Ctf([Kid(1, year="6", fsm=[("2025-11-01", None)]), Kid(4, upn=None)]).write(
         drop / "ctf_spring.xml", when=LATE
     )
     second = sync(config)
@@ -391,5 +733,68 @@ def test_sync_pupils_through_the_pipeline(
         total = conn.execute(select(func.count()).select_from(pupils)).scalar_one()
     assert total == 3
     assert sorted(published) == sorted(
-        [(upn(1), True, True, 5), (upn(2), None, None, 0), (upn(3), None, None, -1)]
+        [(upn(1), True, True, 6), (upn(2), None, None, 0), (upn(3), None, None, -1)]
     )
+
+
+def keyed(engine: Engine, table: Table, *columns: str) -> set[tuple[Any, ...]]:
+    """This academy's rows of ``table``: (upn, *columns), withdrawn ones left out."""
+    query = select(table.c.upn, *(table.c[c] for c in columns)).where(table.c.academy_id == ACADEMY)
+    if "withdrawn_at" in table.c:
+        query = query.where(table.c.withdrawn_at.is_(None))
+    with engine.connect() as conn:
+        return {tuple(row) for row in conn.execute(query)}
+
+
+def test_sync_every_stream_through_the_pipeline(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TD_CTF_NO_SECRET", "none")
+    drop = tmp_path / "drop"
+    write_ctf_folder(drop)
+    config = ctf_trust_config(tmp_path, drop)
+    orchestration.prepare_warehouse(config_path=str(config))
+    assert sync(config)["rows_published"] == 3
+    for stream in CtfAdapter.streams - {Stream.PUPILS}:
+        done = sync(config, stream)
+        assert done["watermark"] == EARLY.isoformat(), stream
+    assert keyed(engine, characteristic_periods, "characteristic", "start_date", "end_date") == {
+        (upn(1), "fsm", date(2019, 9, 1), date(2021, 7, 31)),
+        (upn(1), "fsm", date(2025, 9, 1), None),
+    }
+    assert keyed(engine, enrolments, "start_date", "end_date", "registration") == {
+        (upn(1), date(2021, 9, 1), None, None),
+        (upn(2), date(2025, 9, 1), None, None),
+    }
+    summaries = keyed(engine, attendance_summaries, "academic_year_start", "school_laestab")
+    assert summaries == {(upn(1), 2020, "9903002"), (upn(1), 2025, "9904001")}
+    assert count(engine, attendance_marks) == 20
+    # The KS2 reading score of 79 is below the scale: quarantined, and the maths score kept.
+    assert keyed(engine, assessment_results, "key_stage", "subject", "result") == {
+        (upn(1), "KS2", "MAT", "104")
+    }
+    with engine.connect() as conn:
+        check, record = conn.execute(
+            select(quarantine.c.check_name, quarantine.c.record).where(
+                quarantine.c.stream == "assessments"
+            )
+        ).one()
+    assert check == "ks2_test_result_valid"
+    assert (record["mis_pupil_id"], record["component"], record["result"]) == (upn(1), "RD", "79")
+
+    # A newer file sends pupil 1's FSM set whole, without the 2019 period: it is withdrawn.
+    Ctf([Kid(1, year="6", fsm=[("2025-09-01", "2025-12-19")])]).write(
+        drop / "ctf_spring.xml", when=LATE
+    )
+    sync(config)
+    assert sync(config, Stream.CHARACTERISTICS)["watermark"] == LATE.isoformat()
+    assert keyed(engine, characteristic_periods, "start_date", "end_date") == {
+        (upn(1), date(2025, 9, 1), date(2025, 12, 19))
+    }
+    with engine.connect() as conn:
+        withdrawn = conn.execute(
+            select(characteristic_periods.c.start_date).where(
+                characteristic_periods.c.withdrawn_at.is_not(None)
+            )
+        ).scalars()
+        assert list(withdrawn) == [date(2019, 9, 1)]
