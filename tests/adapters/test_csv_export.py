@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -24,16 +25,36 @@ from trustdata import orchestration
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
 from trustdata.adapters.csv_export import CsvExportAdapter, CsvExportOptions
 from trustdata.config.trust import ConfigError, load_trust_config
-from trustdata.domain.records import AttendanceMarkRecord, PupilRecord
+from trustdata.domain.records import (
+    AssessmentResultRecord,
+    AttendanceMarkRecord,
+    CharacteristicPeriodRecord,
+    DeletionRecord,
+    EnrolmentRecord,
+    PupilRecord,
+)
 from trustdata.domain.upn import make_upn
 from trustdata.pipeline.publish import BatchBlocked
-from trustdata.warehouse.tables import attendance_marks, pupils
+from trustdata.warehouse.tables import (
+    assessment_results,
+    attendance_marks,
+    characteristic_periods,
+    enrolments,
+    pupils,
+    quarantine,
+)
 
 PUPIL_HEADER = [
     "Adno", "UPN", "Reg", "DOB", "Gender", "Year", "FSM", "FSM6", "In Care", "Post LAC",
     "Service Child", "SEN Status", "EAL", "Admission Date", "Leaving Date",
 ]  # fmt: skip
 MARK_HEADER = ["Adno", "UPN", "Date", "Session", "Mark"]
+ENROLMENT_HEADER = ["Adno", "UPN", "Start Date", "End Date", "Enrolment Status"]
+PERIOD_HEADER = ["Adno", "UPN", "Type", "Start Date", "End Date"]
+RESULT_HEADER = [
+    "Adno", "UPN", "Key Stage", "Assessment Year", "Subject", "Method", "Component", "Result",
+]  # fmt: skip
+DELETION_HEADER = ["Adno", "UPN", "Deleted On"]
 MON, TUE = date(2025, 9, 8), date(2025, 9, 9)
 EARLY = datetime(2025, 9, 8, 18, 0, tzinfo=UTC)
 LATE = datetime(2025, 9, 9, 18, 0, tzinfo=UTC)
@@ -82,11 +103,34 @@ def marks_rows(pupils: Sequence[int], days: Sequence[date]) -> list[list[str]]:
     ]
 
 
+def keyed(n: int, *cells: str) -> list[str]:
+    """A row of a report keyed by pupil ``n`` (admission number and UPN first)."""
+    return [f"{1000 + n}", upn(n), *cells]
+
+
+#: Pupil 1 had free meals twice, pupil 2 is in care; both have results. Made up.
+PERIOD_ROWS = [
+    keyed(1, "FSM", "01/09/2021", "31/08/2023"),
+    keyed(1, "Free School Meals", "01/01/2025", ""),
+    keyed(2, "In Care", "01/04/2024", ""),
+]
+RESULT_ROWS = [
+    keyed(1, "KS1", "2023", "Reading", "TA", "", "EXS"),
+    keyed(1, "KS1", "2023", "Mathematics", "TA", "", "WTS"),
+    keyed(3, "KS1", "2023", "Reading", "TA", "", "GDS"),
+]
+
+
 def write_drop_folder(folder: Path) -> dict[str, Any]:
-    """A drop folder with a pupils report and an attendance report; returns the options."""
+    """A drop folder with every report (enrolments come from the pupils report); returns the
+    options. The deletions report names a pupil removed before the pupils report was saved."""
     folder.mkdir(parents=True, exist_ok=True)
     write_csv(folder / "pupils.csv", PUPIL_HEADER, [pupil_row(n) for n in (1, 2, 3)], when=EARLY)
     write_csv(folder / "attendance_wk1.csv", MARK_HEADER, marks_rows((1, 2, 3), (MON,)), when=EARLY)
+    write_csv(folder / "characteristics.csv", PERIOD_HEADER, PERIOD_ROWS, when=EARLY)
+    write_csv(folder / "assessments.csv", RESULT_HEADER, RESULT_ROWS, when=EARLY)
+    deleted = [keyed(9, "05/09/2025 14:30")]
+    write_csv(folder / "deletions.csv", DELETION_HEADER, deleted, when=EARLY)
     return {"folder": str(folder)}
 
 
@@ -251,6 +295,253 @@ def test_bad_option_in_trust_config_names_the_field(tmp_path: Path) -> None:
         load_trust_config(path)
 
 
+# --- enrolments, characteristic periods, assessment results and deletions -----------------------
+
+UK = ZoneInfo("Europe/London")
+
+
+def test_full_read_of_the_other_streams(tmp_path: Path) -> None:
+    source = adapter(**write_drop_folder(tmp_path))
+    joined = EnrolmentRecord("1001", date(2021, 9, 1), None, None, EARLY)
+    assert records(read(source, Stream.ENROLMENTS))[0] == joined
+    assert [r.mis_pupil_id for r in records(read(source, Stream.ENROLMENTS))] == [
+        "1001", "1002", "1003",
+    ]  # fmt: skip
+    assert records(read(source, Stream.CHARACTERISTICS)) == [
+        CharacteristicPeriodRecord("1001", "fsm", date(2021, 9, 1), date(2023, 8, 31), EARLY),
+        CharacteristicPeriodRecord("1001", "fsm", date(2025, 1, 1), None, EARLY),
+        CharacteristicPeriodRecord("1002", "cla", date(2024, 4, 1), None, EARLY),
+    ]
+    results = records(read(source, Stream.ASSESSMENTS))
+    assert results[0] == AssessmentResultRecord(
+        "1001", "KS1", 2023, "Reading", "TA", "", "EXS", EARLY
+    )
+    assert len(results) == 3
+    deleted_at = datetime(2025, 9, 5, 14, 30, tzinfo=UK)
+    assert records(read(source, Stream.DELETIONS)) == [DeletionRecord("pupil", "1009", deleted_at)]
+
+
+def test_derived_enrolments_are_as_incremental_as_pupils(tmp_path: Path) -> None:
+    options = write_drop_folder(tmp_path)
+    assert read(adapter(**options), Stream.ENROLMENTS, after=EARLY) == []
+    no_dates = {"admission_date": None, "leaving_date": None}
+    source = adapter(**options, pupil_columns=no_dates)
+    assert records(read(source, Stream.ENROLMENTS)) == []  # stated in config, and logged
+
+
+def test_enrolments_report_maps_registration_text(tmp_path: Path) -> None:
+    rows = [
+        keyed(1, "01/09/2021", "", "Single Registration"),
+        keyed(2, "2024-01-08", "19/07/2024", "main"),
+        keyed(2, "02/09/2024", "", "  Guest "),
+        keyed(3, "01/09/2021", "", ""),
+    ]
+    write_csv(tmp_path / "enrolments.csv", ENROLMENT_HEADER, rows, when=EARLY)
+    source = adapter(folder=str(tmp_path), enrolments_pattern="enrolments*.csv")
+    assert records(read(source, Stream.ENROLMENTS)) == [
+        EnrolmentRecord("1001", date(2021, 9, 1), None, "single", EARLY),
+        EnrolmentRecord("1002", date(2024, 1, 8), date(2024, 7, 19), "main", EARLY),
+        EnrolmentRecord("1002", date(2024, 9, 2), None, "subsidiary", EARLY),
+        EnrolmentRecord("1003", date(2021, 9, 1), None, None, EARLY),
+    ]
+
+
+def test_unmapped_registration_text_is_listed_with_counts(tmp_path: Path) -> None:
+    rows = [keyed(n, "01/09/2021", "", text) for n, text in enumerate(["Visitor", "C", "visitor"])]
+    write_csv(tmp_path / "enrolments.csv", ENROLMENT_HEADER, rows)
+    source = adapter(folder=str(tmp_path), enrolments_pattern="enrolments*.csv")
+    with pytest.raises(AdapterError) as caught:
+        read(source, Stream.ENROLMENTS)
+    assert str(caught.value) == (
+        "enrolments.csv: column 'Enrolment Status' has text registration_values does not map: "
+        "'Visitor' x 2 (first on line 2) (add each to registration_values as one of single, "
+        "main, subsidiary, or null to leave it out)"
+    )
+
+
+def test_characteristic_types_are_per_academy_and_null_leaves_a_type_out(tmp_path: Path) -> None:
+    rows = [keyed(1, "Pupil Premium (FSM)", "01/09/2024", ""), keyed(1, "SEN", "01/09/2024", "")]
+    write_csv(
+        tmp_path / "fsm history.csv", ["Adno", "Kind", "From", "To"], [r[:1] + r[2:] for r in rows]
+    )
+    options = {
+        "characteristics_pattern": "fsm history*.csv",
+        "characteristic_columns": {
+            "characteristic": "kind",
+            "start_date": "From",
+            "end_date": "To",
+        },
+        "characteristic_types": {"pupil premium (FSM)": "fsm", "SEN": None},
+    }
+    (period,) = records(read(adapter(folder=str(tmp_path), **options), Stream.CHARACTERISTICS))
+    assert (period.mis_pupil_id, period.characteristic, period.start_date) == (
+        "1001", "fsm", date(2024, 9, 1),
+    )  # fmt: skip
+
+
+def test_unknown_characteristic_type_is_an_error_not_a_skip(tmp_path: Path) -> None:
+    rows = [*PERIOD_ROWS, keyed(3, "Young Carer", "01/09/2024", ""), keyed(2, "EAL", "", "")]
+    rows.append(keyed(1, "Young  carer", "01/09/2024", ""))
+    write_csv(tmp_path / "characteristics.csv", PERIOD_HEADER, rows)
+    with pytest.raises(AdapterError) as caught:
+        read(adapter(folder=str(tmp_path)), Stream.CHARACTERISTICS)
+    message = str(caught.value)
+    assert message.startswith(
+        "characteristics.csv: column 'Type' has text characteristic_types does not map: "
+        "'Young Carer' x 2 (first on line 5), 'EAL' x 1 (first on line 6) (add each to "
+        "characteristic_types as one of fsm, cla, plac, service_child"
+    )
+    assert upn(3) not in message and "1003" not in message
+
+
+def test_a_wrongly_mapped_type_column_does_not_list_its_cells(tmp_path: Path) -> None:
+    rows = [keyed(n, "FSM", "01/09/2024", "") for n in range(1, 13)]
+    write_csv(tmp_path / "characteristics.csv", PERIOD_HEADER, rows)
+    columns = {"characteristic": "UPN"}  # a slip: the UPN column named as the type
+    source = adapter(folder=str(tmp_path), characteristic_columns=columns)
+    with pytest.raises(AdapterError) as caught:
+        read(source, Stream.CHARACTERISTICS)
+    message = str(caught.value)
+    assert "12 different texts" in message and "characteristic_columns.characteristic" in message
+    assert not any(upn(n) in message for n in range(1, 13))
+
+
+def test_newest_file_holds_a_pupils_whole_set(tmp_path: Path) -> None:
+    write_csv(tmp_path / "characteristics_sep.csv", PERIOD_HEADER, PERIOD_ROWS, when=EARLY)
+    corrected = [keyed(1, "FSM", "01/01/2025", "")]  # the 2021 period was entered in error
+    write_csv(tmp_path / "characteristics_oct.csv", PERIOD_HEADER, corrected, when=LATE)
+    pages = read(adapter(folder=str(tmp_path)), Stream.CHARACTERISTICS)
+    assert [p.watermark for p in pages] == [LATE, EARLY]  # newest file first
+    assert [(r.mis_pupil_id, r.start_date, r.source_updated_at) for r in records(pages)] == [
+        ("1001", date(2025, 1, 1), LATE),
+        ("1002", date(2024, 4, 1), EARLY),
+    ]
+    newer = records(read(adapter(folder=str(tmp_path)), Stream.CHARACTERISTICS, after=EARLY))
+    assert [r.start_date for r in newer] == [date(2025, 1, 1)]
+
+
+def test_newest_enrolments_file_holds_a_pupils_whole_set(tmp_path: Path) -> None:
+    old = [keyed(1, "01/09/2021", "", "C"), keyed(2, "01/09/2021", "", "C")]
+    write_csv(tmp_path / "enrolments_1.csv", ENROLMENT_HEADER, old, when=EARLY)
+    new = [keyed(1, "02/09/2021", "", "C"), keyed(1, "01/01/2025", "", "S")]
+    write_csv(tmp_path / "enrolments_2.csv", ENROLMENT_HEADER, new, when=LATE)
+    source = adapter(folder=str(tmp_path), enrolments_pattern="enrolments*.csv")
+    read_back = records(read(source, Stream.ENROLMENTS))
+    assert [(r.mis_pupil_id, r.start_date, r.registration) for r in read_back] == [
+        ("1001", date(2021, 9, 2), "single"),
+        ("1001", date(2025, 1, 1), "subsidiary"),
+        ("1002", date(2021, 9, 1), "single"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stream", "name", "header", "missing", "hint"),
+    [
+        (Stream.CHARACTERISTICS, "characteristics.csv", PERIOD_HEADER, "Type",
+         "characteristic_columns.characteristic to the report's header)"),
+        (Stream.ASSESSMENTS, "assessments.csv", RESULT_HEADER, "Component",
+         "assessment_columns.component to the report's header, or to null if the report"),
+        (Stream.DELETIONS, "deletions.csv", DELETION_HEADER, "Adno",
+         "deletion_columns.mis_pupil_id to the report's header, or set pupil_columns.mis_id"),
+        (Stream.ENROLMENTS, "enrolments.csv", ENROLMENT_HEADER, "Enrolment Status",
+         "enrolment_columns.registration to the report's header, or to null"),
+    ],
+)  # fmt: skip
+def test_missing_column_names_file_column_and_option_per_report(
+    tmp_path: Path, stream: Stream, name: str, header: list[str], missing: str, hint: str
+) -> None:
+    write_csv(tmp_path / name, [h for h in header if h != missing], [])
+    source = adapter(folder=str(tmp_path), enrolments_pattern="enrolments*.csv")
+    with pytest.raises(AdapterError) as caught:
+        read(source, stream)
+    assert str(caught.value).startswith(f"{name}: no column {missing!r} (set {hint}")
+
+
+def test_assessment_spellings_and_rows_without_a_result(tmp_path: Path) -> None:
+    rows = [
+        keyed(1, "Key Stage 2", "2024/25", "Reading", "tt", "", " 104 "),
+        keyed(2, "2", "2025", "Mathematics", "TT", "Arithmetic", "B"),
+        keyed(3, "KS2", "2025", "Reading", "TT", "", ""),  # no result: not a result
+    ]
+    write_csv(tmp_path / "assessments.csv", RESULT_HEADER, rows)
+    read_back = records(read(adapter(folder=str(tmp_path)), Stream.ASSESSMENTS))
+    assert [
+        (r.key_stage, r.assessment_year, r.method, r.component, r.result) for r in read_back
+    ] == [
+        ("KS2", 2025, "TT", "", "104"),
+        ("KS2", 2025, "TT", "Arithmetic", "B"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cells", "column", "problem"),
+    [
+        (("KS2", "2024/26", "Reading", "TT", "", "101"), "Assessment Year", "is not a year"),
+        (("KS2", "2025", "", "TT", "", "101"), "Subject", "is empty"),
+        (("KS2", "2025", "Reading", "", "", "101"), "Method", "is empty"),
+    ],
+)
+def test_bad_assessment_cells_name_line_and_column(
+    tmp_path: Path, cells: tuple[str, ...], column: str, problem: str
+) -> None:
+    write_csv(tmp_path / "assessments.csv", RESULT_HEADER, [RESULT_ROWS[0], keyed(2, *cells)])
+    with pytest.raises(AdapterError) as caught:
+        read(adapter(folder=str(tmp_path)), Stream.ASSESSMENTS)
+    message = str(caught.value)
+    assert message.startswith(f"assessments.csv: line 3, column {column!r} {problem}")
+    assert upn(2) not in message and "2024/26" not in message
+
+
+def test_deletions_are_dated_as_uk_time_or_by_their_file(tmp_path: Path) -> None:
+    rows = [keyed(1, "09/09/2025"), keyed(2, ""), keyed(3, "2025-09-09T08:00:00+00:00")]
+    write_csv(tmp_path / "deletions.csv", DELETION_HEADER, rows, when=LATE)
+    assert [
+        r.deleted_at for r in records(read(adapter(folder=str(tmp_path)), Stream.DELETIONS))
+    ] == [
+        datetime(2025, 9, 9, tzinfo=UK),
+        LATE,
+        datetime(2025, 9, 9, 8, tzinfo=UTC),
+    ]
+    undated = adapter(folder=str(tmp_path), deletion_columns={"deleted_at": None})
+    assert {r.deleted_at for r in records(read(undated, Stream.DELETIONS))} == {LATE}
+    write_csv(tmp_path / "deletions.csv", DELETION_HEADER, [keyed(1, "yesterday")])
+    with pytest.raises(AdapterError, match=r"^deletions.csv: line 2, column 'Deleted On' is not"):
+        read(adapter(folder=str(tmp_path)), Stream.DELETIONS)
+
+
+def test_every_report_keys_pupils_by_upn_when_reports_have_no_mis_id(tmp_path: Path) -> None:
+    write_csv(tmp_path / "characteristics.csv", PERIOD_HEADER[1:], [r[1:] for r in PERIOD_ROWS])
+    write_csv(tmp_path / "assessments.csv", RESULT_HEADER[1:], [r[1:] for r in RESULT_ROWS])
+    write_csv(tmp_path / "deletions.csv", ["upn"], [[upn(9).lower()]])
+    source = adapter(
+        folder=str(tmp_path), pupil_columns={"mis_id": None}, deletion_columns={"deleted_at": None}
+    )
+    for stream in (Stream.CHARACTERISTICS, Stream.ASSESSMENTS):
+        assert {r.mis_pupil_id for r in records(read(source, stream))} <= {upn(1), upn(2), upn(3)}
+    assert [r.mis_id for r in records(read(source, Stream.DELETIONS))] == [upn(9)]
+
+
+def test_a_report_not_configured_or_not_there_gives_no_records(tmp_path: Path) -> None:
+    options = write_drop_folder(tmp_path)
+    off = adapter(**options, characteristics_pattern=None, assessments_pattern=None)
+    assert read(off, Stream.CHARACTERISTICS) == [] and read(off, Stream.ASSESSMENTS) == []
+    absent = adapter(**options, deletions_pattern="removed*.csv")
+    assert read(absent, Stream.DELETIONS) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"characteristic_types": {"FSM": "free_meals"}}, r"'FSM' maps to 'free_meals': use one"),
+        ({"registration_values": {"Main": "main", "MAIN ": "single"}}, "map differently"),
+        ({"deletions_pattern": "pupils*.csv"}, "pupils_pattern and deletions_pattern must differ"),
+    ],
+)
+def test_bad_value_maps_and_patterns_are_config_errors(options: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        CsvExportOptions.model_validate({"folder": "/x", **options})
+
+
 # --- end to end: land -> audit -> publish into PostgreSQL ---------------------------------------
 
 ACADEMY = "csvacademy"
@@ -318,3 +609,55 @@ def test_code_map_lets_the_same_reports_publish(tmp_path: Path, drop: Path, engi
     # The re-run re-reads the files inside the look-back window and changes nothing.
     again = sync(config, "attendance")
     assert again["rows_landed"] == 12 and again["rows_published"] == 0
+
+
+def test_every_stream_publishes_through_the_pipeline(
+    tmp_path: Path, drop: Path, engine: Engine
+) -> None:
+    config = csv_trust_config(tmp_path, drop)
+    orchestration.prepare_warehouse(config_path=str(config))
+    sync(config, "pupils")
+    assert sync(config, "enrolments")["rows_published"] == 3
+    assert count(engine, enrolments) == 3
+    assert sync(config, "characteristics")["rows_published"] == 3
+
+    # A corrected report: pupil 1's 2021 free-meals period was entered in error.
+    rows = [PERIOD_ROWS[1], keyed(1, "Service Child", "01/09/2021", "")]
+    write_csv(drop / "characteristics_oct.csv", PERIOD_HEADER, rows, when=LATE)
+    corrected = sync(config, "characteristics")
+    assert corrected["rows_landed"] == 2 and corrected["watermark"] == LATE.isoformat()
+    periods = characteristic_periods.c
+    with engine.connect() as conn:
+        kept = conn.execute(
+            select(
+                periods.upn, periods.characteristic, periods.start_date, periods.withdrawn_at
+            ).order_by(periods.upn, periods.characteristic, periods.start_date)
+        ).all()
+    assert [(u, c, s, w is not None) for u, c, s, w in kept] == [
+        (upn(1), "fsm", date(2021, 9, 1), True),
+        (upn(1), "fsm", date(2025, 1, 1), False),
+        (upn(1), "service_child", date(2021, 9, 1), False),
+        (upn(2), "cla", date(2024, 4, 1), False),
+    ]
+
+    stranger = [keyed(99, "KS2", "2025", "Reading", "TT", "", "104")]  # not on the roll
+    write_csv(drop / "assessments_ks2.csv", RESULT_HEADER, stranger, when=LATE)
+    results = sync(config, "assessments")
+    assert (results["rows_landed"], results["rows_quarantined"]) == (4, 1)
+    assert count(engine, assessment_results) == 3
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(quarantine.c.stream, quarantine.c.check_name).where(
+                quarantine.c.stream == "assessments"
+            )
+        ).all()
+    assert held == [("assessments", "pupil_known")]
+
+    write_csv(drop / "deletions_oct.csv", DELETION_HEADER, [keyed(3, "")], when=LATE)
+    sync(config, "deletions")
+    with engine.connect() as conn:
+        deleted = conn.execute(
+            select(pupils.c.upn, pupils.c.deleted_at).where(pupils.c.deleted_at.is_not(None))
+        ).all()
+    assert deleted == [(upn(3), LATE)]
+    assert sync(config, "deletions")["rows_landed"] == 0  # nothing newer: nothing re-read
