@@ -42,6 +42,7 @@ from trustdata.warehouse.tables import (
     characteristic_periods,
     enrolments,
     quarantine,
+    whole_sets_landing,
 )
 
 ACADEMY = "scripted"
@@ -57,14 +58,20 @@ class Scripted(Adapter[AdapterOptions]):
     streams: ClassVar[frozenset[Stream]] = frozenset(Stream)
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
 
-    def __init__(self, records: Sequence[Record], stamp: datetime = T1) -> None:
+    def __init__(
+        self,
+        records: Sequence[Record],
+        stamp: datetime = T1,
+        covers: Sequence[tuple[str, str]] = (),
+    ) -> None:
         with httpx.Client() as client:
             super().__init__(options=AdapterOptions(), secret="", client=client)
         self.records = records
         self.stamp = stamp
+        self.covers = covers
 
     def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
-        yield Page(self.records, self.stamp)
+        yield Page(self.records, self.stamp, covers=self.covers)
 
     def check_connection(self) -> None:
         return None
@@ -74,10 +81,16 @@ def pupil(mis_id: str, upn: str) -> PupilRecord:
     return PupilRecord(mis_id, upn, *([None] * 12), T1)
 
 
-def sync(engine: Engine, stream: Stream, records: Sequence[Record], stamp: datetime = T1) -> Any:
+def sync(
+    engine: Engine,
+    stream: Stream,
+    records: Sequence[Record],
+    stamp: datetime = T1,
+    covers: Sequence[tuple[str, str]] = (),
+) -> Any:
     landed = land(
         engine=engine,
-        adapter=Scripted(records, stamp),
+        adapter=Scripted(records, stamp, covers),
         academy_id=ACADEMY,
         stream=stream,
         window=Window(),
@@ -167,6 +180,37 @@ def test_periods_are_replaced_per_characteristic_only(roll: Engine) -> None:
         ("fsm", date(2020, 4, 30), None),
         ("cla", None, None),
     }
+
+
+def test_a_set_covered_but_now_empty_is_withdrawn(roll: Engine) -> None:
+    sync(
+        roll,
+        Stream.CHARACTERISTICS,
+        [
+            CharacteristicPeriodRecord("p1", "fsm", date(2019, 1, 7), None, T1),
+            CharacteristicPeriodRecord("p1", "cla", date(2023, 5, 2), None, T1),
+            CharacteristicPeriodRecord("p2", "fsm", date(2020, 1, 6), None, T1),
+        ],
+    )
+    # p1's FSM history is now empty; p2 is not covered, so p2's periods stay as stored.
+    _, published = sync(roll, Stream.CHARACTERISTICS, [], T2, covers=[("p1", "fsm")])
+    assert published.rows_published == 1
+    assert rows(roll, characteristic_periods, "upn", "characteristic", "withdrawn_at") == {
+        (UPN1, "fsm", published_withdrawn(roll)),
+        (UPN1, "cla", None),
+        (UPN2, "fsm", None),
+    }
+    with roll.connect() as conn:
+        assert conn.execute(select(whole_sets_landing.c.batch_id)).first() is None
+
+
+def published_withdrawn(engine: Engine) -> datetime:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(characteristic_periods.c.withdrawn_at).where(
+                characteristic_periods.c.withdrawn_at.is_not(None)
+            )
+        ).scalar_one()
 
 
 def test_bad_periods_are_quarantined_with_reasons(roll: Engine) -> None:

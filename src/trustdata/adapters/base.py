@@ -89,11 +89,19 @@ RECORD_TYPES: dict[Stream, type[Record]] = {
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of canonical records, the latest source timestamp among them, and (for
-    change-log sources) the position in the change history after this page."""
+    change-log sources) the position in the change history after this page.
+
+    ``covers`` serves the streams sent whole per pupil (enrolments, characteristic periods):
+    (MIS pupil id, set) pairs whose complete set the batch holds, where the set is "" for
+    enrolments and the characteristic for periods. Rows cover their own sets; list a set here
+    when the source says it is now empty (an FSM history with no instances), so the pupil's
+    stored rows are withdrawn. A set neither sent nor covered is left as stored.
+    """
 
     records: Sequence[Record]
     watermark: datetime | None
     cursor: str | None = None
+    covers: Sequence[tuple[str, str]] = ()
 
 
 def enrolment_pages(pages: Iterable[Page]) -> Iterator[Page]:

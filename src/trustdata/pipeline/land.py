@@ -29,6 +29,7 @@ from trustdata.warehouse.tables import (
     batches,
     deletions_landing,
     pupils_landing,
+    whole_sets_landing,
 )
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,9 @@ def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
         if stale:
             conn.execute(table.delete().where(table.c.batch_id.in_(stale)))
             conn.execute(
+                whole_sets_landing.delete().where(whole_sets_landing.c.batch_id.in_(stale))
+            )
+            conn.execute(
                 update(batches)
                 .where(batches.c.batch_id.in_(stale))
                 .values(status=BatchStatus.DISCARDED, message="superseded by a newer landing")
@@ -201,6 +205,22 @@ def land(
     return LandResult(batch_id, rows, watermark, cursor)
 
 
+def _copy_covers(
+    conn: psycopg.Connection[Any],
+    batch_id: uuid.UUID,
+    academy_id: str,
+    covers: set[tuple[str, str]],
+) -> None:
+    """Record the whole sets the batch covers (one small row per pupil and set)."""
+    table = whole_sets_landing
+    copy_sql = sql.SQL("COPY {} (batch_id, academy_id, mis_pupil_id, set_key) FROM STDIN").format(
+        sql.Identifier(str(table.schema), table.name)
+    )
+    with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for mis_pupil_id, set_key in sorted(covers):
+            copy.write_row((batch_id, academy_id, mis_pupil_id, set_key))
+
+
 def _copy_pages(
     engine: Engine,
     batch_id: uuid.UUID,
@@ -219,6 +239,7 @@ def _copy_pages(
     rows = 0
     watermark: datetime | None = None
     history_cursor: str | None = None
+    covers: set[tuple[str, str]] = set()
     with psycopg.connect(
         psycopg_conninfo(engine.url.render_as_string(hide_password=False))
     ) as conn:
@@ -235,6 +256,9 @@ def _copy_pages(
                     watermark = page.watermark
                 # Pages come in history order: the last cursor is where the next read starts.
                 history_cursor = page.cursor or history_cursor
+                covers.update(page.covers)
+        if covers:
+            _copy_covers(conn, batch_id, academy_id, covers)
         conn.commit()
         # Fresh statistics, so audit and publish plan their joins on what was just loaded.
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(str(table.schema), table.name)))

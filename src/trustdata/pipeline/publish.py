@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    DateTime,
     Engine,
     Subquery,
     Table,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -40,6 +42,7 @@ from trustdata.warehouse.tables import (
     attendance_marks_superseded,
     pupils,
     pupils_landing,
+    whole_sets_landing,
 )
 
 log = logging.getLogger(__name__)
@@ -229,16 +232,36 @@ def _publish_pupil_keyed(conn: Connection, spec: PupilKeyedStream, batch_id: uui
 def _withdraw_left_out(
     conn: Connection, spec: PupilKeyedStream, incoming: Subquery, batch_id: uuid.UUID
 ) -> int:
-    """Mark stored rows of each set the batch sends whole, but without them, as withdrawn."""
-    assert spec.whole_per is not None
+    """Mark stored rows of each set the batch holds whole, but without them, as withdrawn.
+
+    A set is held whole when the batch has rows in it or covers it explicitly (an empty set,
+    ``Page.covers``); a stored row is withdrawn only if the batch is not older than it.
+    """
+    assert spec.whole_per is not None and len(spec.whole_per) <= 1
     target = spec.raw
     group = ("academy_id", "upn", *spec.whole_per)
-    sets = (
+    sent = select(*(incoming.c[c] for c in group), incoming.c.source_updated_at.label("sent_at"))
+    covered_set = [whole_sets_landing.c.set_key.label(c) for c in spec.whole_per]
+    covered = (
         select(
-            *(incoming.c[c] for c in group),
-            func.max(incoming.c.source_updated_at).label("sent_at"),
+            pupils.c.academy_id,
+            pupils.c.upn,
+            *covered_set,
+            literal(None, DateTime(timezone=True)).label("sent_at"),
         )
-        .group_by(*(incoming.c[c] for c in group))
+        .join(
+            pupils,
+            and_(
+                pupils.c.academy_id == whole_sets_landing.c.academy_id,
+                pupils.c.mis_id == whole_sets_landing.c.mis_pupil_id,
+            ),
+        )
+        .where(whole_sets_landing.c.batch_id == batch_id)
+    )
+    held = union_all(sent, covered).subquery("held")
+    sets = (
+        select(*(held.c[c] for c in group), func.max(held.c.sent_at).label("sent_at"))
+        .group_by(*(held.c[c] for c in group))
         .subquery("sets")
     )
     still_sent = (
@@ -261,7 +284,9 @@ def _withdraw_left_out(
         )
         .values(withdrawn_at=func.now(), batch_id=batch_id, published_at=func.now())
     )
-    return int(conn.execute(statement).rowcount or 0)
+    withdrawn = int(conn.execute(statement).rowcount or 0)
+    conn.execute(whole_sets_landing.delete().where(whole_sets_landing.c.batch_id == batch_id))
+    return withdrawn
 
 
 def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:

@@ -239,6 +239,17 @@ attendance_summaries_landing = Table(
     prefixes=["UNLOGGED"],
 )
 
+whole_sets_landing = Table(
+    "whole_sets_landing",
+    metadata,
+    Column("batch_id", Uuid, nullable=False, index=True),
+    Column("academy_id", Text, nullable=False),
+    Column("mis_pupil_id", Text, nullable=False),
+    Column("set_key", Text, nullable=False),
+    schema="staging",
+    prefixes=["UNLOGGED"],
+)
+
 # --- raw: published source data, keyed by UPN (never an MIS id) ---
 
 pupils = Table(
