@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -23,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox_mis import arbor_wire as wire
 from sandbox_mis.arbor_index import ArborSchool
-from sandbox_mis.models import Dataset, national_codes
+from sandbox_mis.models import Dataset
 
 #: Page size when the client does not ask for one, and the largest the server returns.
 DEFAULT_PAGE_SIZE = 100
@@ -42,95 +40,32 @@ class ArborError(Exception):
         self.message = message
 
 
-@dataclass(slots=True)
-class ServedSchool:
-    """A school's index plus its small resources, built once when the app starts."""
-
-    index: ArborSchool
-    lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    by_id: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
-
-
-_Builder = Callable[[ArborSchool, int], list[dict[str, Any]]]
-
-
-def _students(school: ArborSchool, _year: int) -> list[dict[str, Any]]:
-    return [
-        wire.student(s, sid, school.student_revision[sid])
-        for s in school.live
-        for sid in (school.ids[s.id],)
-    ]
-
-
-def _persons(school: ArborSchool, _year: int) -> list[dict[str, Any]]:
-    return [wire.person(s, school.ids[s.id]) for s in school.live]
-
-
-def _upns(school: ArborSchool, _year: int) -> list[dict[str, Any]]:
-    return [wire.upn_assignment(s, school.ids[s.id], n) for n, s in enumerate(school.live, 1)]
-
-
-def _fsm(school: ArborSchool, year: int) -> list[dict[str, Any]]:
-    periods = [
-        (school.ids[s.id], period)
-        for s in school.live
-        for period in wire.fsm_periods(s, school.ids[s.id], year)
-    ]
-    return [wire.fsm_eligibility(sid, n, period) for n, (sid, period) in enumerate(periods, 1)]
-
-
-def _premium(school: ArborSchool, year: int) -> list[dict[str, Any]]:
-    reasons = [(school.ids[s.id], kind) for s in school.live for kind in wire.premium_types(s)]
-    return [wire.premium_recipient(sid, n, kind, year) for n, (sid, kind) in enumerate(reasons, 1)]
-
-
-def _care(school: ArborSchool, year: int) -> list[dict[str, Any]]:
-    cared = [s for s in school.live if s.in_lea_care or s.ever_in_care]
-    return [wire.care_assignment(s, school.ids[s.id], n, year) for n, s in enumerate(cared, 1)]
-
-
-def _marks(school: ArborSchool, _year: int) -> list[dict[str, Any]]:
-    codes = zip(school.mark_ids, national_codes(), strict=True)
-    return [wire.attendance_mark(mark_id, code) for mark_id, code in codes]
-
-
-#: The resources served from lists built at start-up: {path: (wrapper keys, builder)}.
-#: Lists are wrapped by the camel-cased plural, single objects by the camel-cased singular.
-LISTINGS: dict[str, tuple[str, str, _Builder]] = {
-    "students": ("students", "student", _students),
-    "persons": ("persons", "person", _persons),
-    "ukdfe-upn-assignments": ("ukdfeUpnAssignments", "ukdfeUpnAssignment", _upns),
+#: The resources served as lists: {path: (list key, single-object key)}. Lists are wrapped by
+#: the camel-cased plural, single objects by the camel-cased singular.
+LISTINGS: dict[str, tuple[str, str]] = {
+    "students": ("students", "student"),
+    "persons": ("persons", "person"),
+    "ukdfe-upn-assignments": ("ukdfeUpnAssignments", "ukdfeUpnAssignment"),
     "ukdfe-free-school-meal-eligibilities": (
         "ukdfeFreeSchoolMealEligibilities",
         "ukdfeFreeSchoolMealEligibility",
-        _fsm,
     ),
     "ukdfe-pupil-premium-recipients": (
         "ukdfePupilPremiumRecipients",
         "ukdfePupilPremiumRecipient",
-        _premium,
     ),
-    "in-care-status-assignments": (
-        "inCareStatusAssignments",
-        "inCareStatusAssignment",
-        _care,
-    ),
-    "attendance-marks": ("attendanceMarks", "attendanceMark", _marks),
+    "in-care-status-assignments": ("inCareStatusAssignments", "inCareStatusAssignment"),
+    "attendance-marks": ("attendanceMarks", "attendanceMark"),
 }
 
 
 def create_arbor_app(dataset: Dataset) -> FastAPI:
     """Return the ASGI app serving ``dataset`` the Arbor way, every school under its id."""
     app = FastAPI(title="trustdata sandbox MIS (Arbor-style)", version="1.0")
-    served: dict[str, ServedSchool] = {}
-    for position, school in enumerate(dataset.schools, start=1):
-        view = ServedSchool(ArborSchool(school, dataset.school_days, position))
-        for resource, (_, _, build) in LISTINGS.items():
-            objects = build(view.index, dataset.start_year)
-            view.lists[resource] = objects
-            view.by_id[resource] = {obj["id"]: obj for obj in objects}
-        served[school.id] = view
-    app.state.arbor = served
+    app.state.arbor = {
+        school.id: ArborSchool(school, dataset.school_days, position, dataset.start_year)
+        for position, school in enumerate(dataset.schools, start=1)
+    }
     app.include_router(router)
     app.add_exception_handler(ArborError, _arbor_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -138,9 +73,9 @@ def create_arbor_app(dataset: Dataset) -> FastAPI:
     return app
 
 
-async def authorised_school(request: Request, school_id: str) -> ServedSchool:
+async def authorised_school(request: Request, school_id: str) -> ArborSchool:
     """Return the school: 404 for an unknown school, then 401 unless Basic auth matches."""
-    view: ServedSchool | None = request.app.state.arbor.get(school_id)
+    view: ArborSchool | None = request.app.state.arbor.get(school_id)
     if view is None:
         raise ArborError(404, "Not Found", "No school is served at this address.")
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
@@ -150,23 +85,23 @@ async def authorised_school(request: Request, school_id: str) -> ServedSchool:
         user = password = ""
     # Compare both parts always, as bytes, so timing reveals neither which part was wrong.
     user_ok = secrets.compare_digest(user.encode(), school_id.encode())
-    password_ok = secrets.compare_digest(password.encode(), view.index.school.token.encode())
+    password_ok = secrets.compare_digest(password.encode(), view.school.token.encode())
     if scheme.lower() != "basic" or not (user_ok and password_ok):
         raise ArborError(401, "Unauthorized", "Valid HTTP Basic credentials are required.")
     return view
 
 
-SchoolDep = Annotated[ServedSchool, Depends(authorised_school)]
+SchoolDep = Annotated[ArborSchool, Depends(authorised_school)]
 
 
 @router.get("/{resource}/changelog")
 async def changelog(request: Request, school: SchoolDep, resource: str) -> Response:
     """List the changes of ``resource`` after ``from-revision`` up to ``to-revision``."""
-    feed = school.index.feeds.get(resource)
+    feed = school.feeds.get(resource)
     if feed is None:
         raise ArborError(404, "Not Found", "This resource has no changelog.")
     params = request.query_params
-    current = school.index.current_revision
+    current = school.current_revision
     after = _int(params.get("from-revision"), "from-revision", 0, minimum=0)
     upto = min(_int(params.get("to-revision"), "to-revision", current, minimum=0), current)
     first, last = feed.rank(after), max(feed.rank(after), feed.rank(upto))
@@ -182,14 +117,14 @@ async def list_records(request: Request, school: SchoolDep) -> Response:
     start = _moment(params.get("filters.startDatetime.from"), "filters.startDatetime.from")
     end = _moment(params.get("filters.startDatetime.to"), "filters.startDatetime.to", upper=True)
     offset, size = _paging(request)
-    window = school.index.slot_window(start, end)
-    return _json({"attendanceRecords": school.index.records(window, offset, size)})
+    window = school.slot_window(start, end)
+    return _json({"attendanceRecords": school.records(window, offset, size)})
 
 
 @router.get("/attendance-records/{object_id}")
 async def get_record(school: SchoolDep, object_id: str) -> Response:
     """Return one attendance record."""
-    found = school.index.record(_object_id(object_id))
+    found = school.record(_object_id(object_id))
     if found is None:
         raise ArborError(404, "Not Found", "No attendance record with this id.")
     return _json({"attendanceRecord": found})
@@ -198,7 +133,7 @@ async def get_record(school: SchoolDep, object_id: str) -> Response:
 @router.get("/{resource}")
 async def list_objects(request: Request, school: SchoolDep, resource: str) -> Response:
     """List one of the small resources, ordered by id."""
-    plural, _, _ = _listing(resource)
+    plural, _ = _listing(resource)
     offset, size = _paging(request)
     return _json({plural: school.lists[resource][offset : offset + size]})
 
@@ -206,14 +141,14 @@ async def list_objects(request: Request, school: SchoolDep, resource: str) -> Re
 @router.get("/{resource}/{object_id}")
 async def get_object(school: SchoolDep, resource: str, object_id: str) -> Response:
     """Return one object of a small resource, wrapped by its type."""
-    _, singular, _ = _listing(resource)
+    _, singular = _listing(resource)
     found = school.by_id[resource].get(_object_id(object_id))
     if found is None:
         raise ArborError(404, "Not Found", "No object with this id.")
     return _json({singular: found})
 
 
-def _listing(resource: str) -> tuple[str, str, _Builder]:
+def _listing(resource: str) -> tuple[str, str]:
     listing = LISTINGS.get(resource)
     if listing is None:
         raise ArborError(404, "Not Found", "Unknown resource.")

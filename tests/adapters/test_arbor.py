@@ -1,8 +1,14 @@
-"""The Arbor adapter against the Arbor-style sandbox: full reads, the changelog, deletions."""
+"""The Arbor adapter against the Arbor-style sandbox: full reads, the changelog, deletions.
+
+Tests that change the school while it is served (a new FSM period, a register correction) run
+their own sandbox, so the module's shared one keeps its history.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +17,22 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from sandbox_mis.arbor_testing import running_arbor
+from sandbox_mis.arbor_testing import ArborSandbox, running_arbor, serving_arbor
 from sandbox_mis.dataset import generate
 from tests.helpers import count, one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.arbor import ArborAdapter, ArborOptions, ref_id
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
 from trustdata.domain.codes import national_code_table
-from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
+from trustdata.domain.records import (
+    AttendanceMarkRecord,
+    CharacteristicPeriodRecord,
+    DeletionRecord,
+    EnrolmentRecord,
+    PupilRecord,
+)
 from trustdata.domain.upn import is_valid_upn
-from trustdata.warehouse.tables import attendance_marks, pupils
+from trustdata.warehouse.tables import attendance_marks, characteristic_periods, enrolments, pupils
 
 SCHOOL = "A1000000001"
 TOKEN = "sandbox-demo-token"
@@ -30,6 +42,13 @@ TOKEN = "sandbox-demo-token"
 def root() -> Iterator[str]:
     with running_arbor(generate(scale=0.02)) as url:
         yield url
+
+
+@pytest.fixture
+def sandbox() -> Iterator[ArborSandbox]:
+    """A sandbox of this test's own, to change while it serves."""
+    with serving_arbor(generate(scale=0.02)) as running:
+        yield running
 
 
 @pytest.fixture
@@ -53,6 +72,16 @@ def read(source: ArborAdapter, stream: Stream, window: Window) -> tuple[list[Any
     pages: list[Page] = list(source.fetch(stream, window))
     cursors = [p.cursor for p in pages if p.cursor is not None]
     return [r for p in pages for r in p.records], (cursors[-1] if cursors else None)
+
+
+def listing(root: str, client: httpx.Client, resource: str, key: str) -> list[dict[str, Any]]:
+    body = client.get(
+        f"{root}/{SCHOOL}/rest-v2/{resource}",
+        params={"page-size": "1000"},
+        auth=(SCHOOL, TOKEN),
+    ).json()
+    rows: list[dict[str, Any]] = body[key]
+    return rows
 
 
 def changelog(root: str, client: httpx.Client, resource: str) -> list[dict[str, Any]]:
@@ -113,10 +142,97 @@ def test_incremental_reads_from_the_latest_cursor_yield_nothing(
     root: str, client: httpx.Client
 ) -> None:
     source = adapter(root, client)
-    for stream in (Stream.PUPILS, Stream.ATTENDANCE, Stream.DELETIONS):
+    for stream in ArborAdapter.streams:
         _, cursor = read(source, stream, Window())
         assert cursor is not None
         assert read(source, stream, Window(cursor=cursor))[0] == [], stream
+
+
+def test_enrolments_are_the_students_dates(root: str, client: httpx.Client) -> None:
+    students = listing(root, client, "students", "students")
+    source = adapter(root, client, page_size=3)
+    records, cursor = read(source, Stream.ENROLMENTS, Window())
+    assert all(isinstance(r, EnrolmentRecord) for r in records)
+    assert {(r.mis_pupil_id, r.start_date, r.end_date, r.registration) for r in records} == {
+        (
+            str(s["id"]),
+            date.fromisoformat(s["startDate"]),
+            s["endDate"] and date.fromisoformat(s["endDate"]),
+            None,
+        )
+        for s in students
+    }
+    assert any(r.end_date for r in records), "the sandbox has leavers"
+    assert cursor == read(source, Stream.PUPILS, Window())[1]
+
+
+def periods(records: list[Any]) -> set[tuple[str, str, date, date | None]]:
+    assert all(isinstance(r, CharacteristicPeriodRecord) for r in records)
+    return {(r.mis_pupil_id, r.characteristic, r.start_date, r.end_date) for r in records}
+
+
+def test_characteristics_from_eligibility_care_and_premium(
+    sandbox: ArborSandbox, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    school = sandbox.school(SCHOOL)
+    fsm = {
+        (
+            str(row["student"]["id"]),
+            "fsm",
+            date.fromisoformat(row["startDate"]),
+            row["endDate"] and date.fromisoformat(row["endDate"]),
+        )
+        for row in school.lists["ukdfe-free-school-meal-eligibilities"]
+    }
+    assert fsm, "the sandbox has FSM periods"
+    one, two, three, four, five = (s["id"] for s in school.lists["students"][:5])
+    added = [
+        (one, "IN_CARE", "2024-01-10", None),
+        (two, "PREVIOUSLY_LOOKED_AFTER", "2019-02-10", "2020-03-16"),
+        (three, "IN_CARE", None, None),  # no start date: skipped
+        (three, "RESPITE", "2024-01-10", None),  # a status the adapter does not know
+    ]
+    for sid, status, start, end in added:
+        fields = {"careStatus": status, "startDate": start, "endDate": end}
+        school.add_object("in-care-status-assignments", sid, fields)
+    for sid, kind in ((four, "SERVICE_CHILD"), (five, "LOOKED_AFTER")):
+        fields = {"premiumType": kind, "startDate": "2025-04-01", "endDate": "2026-03-31"}
+        school.add_object("ukdfe-pupil-premium-recipients", sid, fields)
+    with caplog.at_level(logging.WARNING, logger="trustdata.adapters.arbor"):
+        records, cursor = read(adapter(sandbox.root, client), Stream.CHARACTERISTICS, Window())
+    assert periods(records) == fsm | {
+        (str(one), "cla", date(2024, 1, 10), None),
+        (str(two), "plac", date(2019, 2, 10), date(2020, 3, 16)),
+        (str(four), "service_child", date(2025, 4, 1), date(2026, 3, 31)),
+    }
+    assert cursor == str(school.current_revision)
+    assert [r.getMessage() for r in caplog.records] == [
+        "arbor characteristics: skipped 2 rows "
+        "(care status not known: 1, cla without a start date: 1)"
+    ]
+
+
+def test_a_new_fsm_period_alone_is_read_incrementally(
+    sandbox: ArborSandbox, client: httpx.Client
+) -> None:
+    source = adapter(sandbox.root, client)
+    school = sandbox.school(SCHOOL)
+    cursors = {stream: read(source, stream, Window())[1] for stream in ArborAdapter.streams}
+    pupils = {p.mis_id: p for p in read(source, Stream.PUPILS, Window())[0]}
+    sid = next(int(mis_id) for mis_id, p in pupils.items() if not p.fsm6)
+    # A new eligibility is its own object: the student's revision does not move.
+    revision = school.add_object(
+        "ukdfe-free-school-meal-eligibilities", sid, {"startDate": "2025-10-01", "endDate": None}
+    )
+    changed = {stream: read(source, stream, Window(cursor=cursors[stream])) for stream in cursors}
+    assert changed[Stream.ENROLMENTS] == ([], None)
+    assert changed[Stream.ATTENDANCE][0] == [] and changed[Stream.DELETIONS][0] == []
+    records, cursor = changed[Stream.CHARACTERISTICS]
+    assert cursor == str(revision)
+    assert (str(sid), "fsm", date(2025, 10, 1), None) in periods(records)
+    assert periods(records) == periods(read(source, Stream.CHARACTERISTICS, Window())[0])
+    now = {p.mis_id: p for p in changed[Stream.PUPILS][0]}
+    assert now[str(sid)].fsm_eligible and now[str(sid)].fsm6
 
 
 def test_incremental_read_returns_a_corrected_mark(root: str, client: httpx.Client) -> None:
@@ -206,13 +322,16 @@ def test_sync_through_the_pipeline_resumes_from_the_cursor(
     monkeypatch.setenv("TD_ARBOR_TOKEN", TOKEN)
     config = arbor_trust_config(tmp_path, root)
     orchestration.prepare_warehouse(config_path=str(config))
-    first = {stream: sync(config, stream) for stream in ("pupils", "attendance", "deletions")}
+    streams = ("pupils", "enrolments", "characteristics", "attendance", "deletions")
+    first = {stream: sync(config, stream) for stream in streams}
     assert first["pupils"]["rows_published"] == count(engine, pupils) > 0
+    assert first["enrolments"]["rows_published"] == count(engine, enrolments) > 0
+    assert first["characteristics"]["rows_published"] == count(engine, characteristic_periods) > 0
     assert first["attendance"]["rows_published"] == count(engine, attendance_marks) > 0
     cursors = {stream: result["cursor"] for stream, result in first.items()}
     assert all(cursors.values())
     # Nothing changed at the source since: every stream lands nothing from its stored cursor.
-    for stream in ("pupils", "attendance", "deletions"):
+    for stream in streams:
         again = orchestration.land_stream(
             academy_id=ACADEMY, stream=stream, config_path=str(config)
         )

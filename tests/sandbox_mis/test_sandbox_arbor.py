@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox_mis.arbor_testing import running_arbor
+from sandbox_mis.arbor_testing import running_arbor, serving_arbor
 from sandbox_mis.dataset import DEMO_TOKEN, Dataset, School, generate
 from sandbox_mis.models import CODES_IN_FORCE_FROM, MARK_CODES, NO_MARK
 from trustdata.domain.codes import Category, national_code_table
@@ -87,7 +87,7 @@ def test_unknown_things_are_404s_in_the_error_shape(root: str, client: httpx.Cli
     assert_error(client.get("students/999999"), 404)
     assert_error(client.get("students/abc"), 404)
     assert_error(client.get("attendance-records/1"), 404)
-    assert_error(client.get("persons/changelog"), 404)
+    assert_error(client.get("attendance-marks/changelog"), 404)
     assert_error(httpx.get(f"{root}/nowhere"), 404)
 
 
@@ -276,3 +276,62 @@ def test_deleted_students_are_delete_changes(client: httpx.Client, school: Schoo
     live = {s["id"]: s["revisionId"] for s in fetch_all(client, "students", "students")}
     latest = {c["changedObject"]["id"]: c["toRevision"] for c in changes}
     assert live == {sid: rev for sid, rev in latest.items() if sid not in deleted}
+
+
+SATELLITES = {
+    "persons": "persons",
+    "ukdfe-upn-assignments": "ukdfeUpnAssignments",
+    "ukdfe-free-school-meal-eligibilities": "ukdfeFreeSchoolMealEligibilities",
+    "ukdfe-pupil-premium-recipients": "ukdfePupilPremiumRecipients",
+    "in-care-status-assignments": "inCareStatusAssignments",
+}
+
+
+def test_satellites_are_created_after_their_student(client: httpx.Client) -> None:
+    students = {
+        c["changedObject"]["id"]: c["toRevision"]
+        for c in changelog(client, "students", **{"from-revision": 0})
+        if c["changeType"] == "create"
+    }
+    persons = {p["id"]: p["id"] - 100_000 for p in fetch_all(client, "persons", "persons")}
+    for resource, key in SATELLITES.items():
+        rows = fetch_all(client, resource, key)
+        changes = changelog(client, resource, **{"from-revision": 0})
+        assert [c["changedObject"]["id"] for c in changes] == [r["id"] for r in rows], resource
+        assert {c["changeType"] for c in changes} <= {"create"}
+        owners = {r["id"]: persons.get(r["id"]) or r["student"]["id"] for r in rows}
+        for change in changes:
+            owner = owners[change["changedObject"]["id"]]
+            assert students[owner] < change["toRevision"], resource
+
+
+def test_changes_while_serving_take_the_next_revision(dataset: Dataset) -> None:
+    with serving_arbor(dataset) as sandbox:
+        school = sandbox.school(SCHOOL)
+        host = sandbox.host(SCHOOL)
+        before = school.current_revision
+        sid = school.lists["students"][0]["id"]
+        with pytest.raises(ValueError, match="objects can be added to"):
+            school.add_object("students", sid, {})
+        with pytest.raises(KeyError, match="no live student"):
+            school.add_object("ukdfe-free-school-meal-eligibilities", 99_999, {})
+        fields = {"startDate": "2025-10-01", "endDate": None}
+        revision = school.add_object("ukdfe-free-school-meal-eligibilities", sid, fields)
+        assert revision == before + 1 == school.current_revision
+        with httpx.Client(base_url=f"{host}/rest-v2", auth=(SCHOOL, DEMO_TOKEN)) as c:
+            body = c.get(
+                "ukdfe-free-school-meal-eligibilities/changelog", params={"from-revision": before}
+            ).json()
+            assert body["currentRevision"] == revision
+            [change] = body["changes"]
+            assert (change["changeType"], change["toRevision"]) == ("create", revision)
+            added = c.get(change["changedObject"]["href"].removeprefix("/rest-v2/")).json()
+            assert added["ukdfeFreeSchoolMealEligibility"] == {
+                **change["changedObject"],
+                "student": {"entityType": "Student", "href": f"/rest-v2/students/{sid}", "id": sid},
+                **fields,
+            }
+            assert c.get("students/changelog", params={"from-revision": before}).json() == {
+                "changes": [],
+                "currentRevision": revision,
+            }

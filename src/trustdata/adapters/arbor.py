@@ -3,24 +3,39 @@
 Wire format: ``../shared/reference/mis-wire-formats.md`` ("Arbor REST") and the sandbox's
 ``services/sandbox_mis/README.md`` ("Arbor-style API"). Arbor has no ``updated_after`` filter;
 it numbers every change with a revision instead, so this adapter is a *change-log* source:
-pages carry ``cursor`` (the school's ``currentRevision``, as text) and no ``watermark``.
+pages carry ``cursor`` (the school's ``currentRevision``, as text) and no ``watermark``. The
+cursor is read *before* the data, so a change made while a read runs is read again next time.
 
 Streams:
 
-- pupils: always a full read of the (small) roll, joined in memory by student id from
-  ``students``, ``persons``, ``ukdfe-upn-assignments``, ``ukdfe-free-school-meal-eligibilities``,
-  ``ukdfe-pupil-premium-recipients`` and ``in-care-status-assignments``. With a cursor, the
-  ``students`` changelog is read first and nothing is yielded when it holds no change.
-- attendance: the ``attendance-marks`` code table, then ``attendance-records`` in full (the
-  cursor is read *before* the read starts, so changes made during it are read again next
-  time), or, with a cursor, the created and updated records the changelog names, each read on
-  its own. Deleted marks are not reported (no stream carries them yet).
+- pupils: a full read of the (small) roll, joined in memory by student id from ``students``,
+  ``persons``, ``ukdfe-upn-assignments``, ``ukdfe-free-school-meal-eligibilities``,
+  ``ukdfe-pupil-premium-recipients`` and ``in-care-status-assignments``.
+- enrolments: each student's ``startDate`` to ``endDate``; ``registration`` is None (the
+  student does not say whether it is a dual registration). A student without a start date is
+  skipped and counted in a log line.
+- characteristics: free school meal eligibilities as ``fsm`` periods; care status assignments
+  as ``cla`` (``IN_CARE``) or ``plac`` (a previously-looked-after status, e.g.
+  ``PREVIOUSLY_LOOKED_AFTER``, ``POST_LOOKED_AFTER``) periods; pupil premium recipients of type
+  ``SERVICE_CHILD`` as ``service_child`` periods. Each period runs from the row's ``startDate``
+  to its ``endDate``, as Arbor records them; rows without a start date, and care statuses not
+  known, are skipped and counted in a log line (counts only). Every pupil on the roll is sent
+  with their whole set, so a period removed in Arbor is withdrawn downstream.
+- attendance: the ``attendance-marks`` code table, then ``attendance-records`` in full, or,
+  with a cursor, the records the changelog names as created or updated, read by id in chunks
+  through one list filter. Deleted records are counted in a log line: no stream carries
+  deleted marks yet.
 - deletions: the ``students`` changelog's ``delete`` changes, as pupil deletions.
 
+With a cursor, pupils, enrolments and characteristics first read page one of the changelog of
+each resource they are built from (a new FSM period is its own object: it changes no student)
+and yield nothing when none changed; when one did, the stream is read whole again (a roll is
+a few hundred to a few thousand students).
+
 FSM, FSM6 and care are judged on today's date (``date.today()``): Arbor gives no "as at" date.
-FSM6 is an eligibility period that started by today and ran on to (or is still open on) the
-earlier of six years ago and 1 April 2018 (Universal Credit transitional protection), as in the
-CTF adapter. SEN and EAL are not read yet (None).
+FSM6 is an eligibility period that started by that date and ran on to (or is still open on) the
+earlier of six years before and 1 April 2018 (Universal Credit transitional protection), as in
+the CTF adapter. SEN and EAL are not read yet (None).
 
 Tolerance, where the sandbox's shapes are [unknown] for real Arbor: a reference's id is its
 ``id`` field (a sandbox addition) or else the last segment of its ``href``; a list body is the
@@ -34,20 +49,47 @@ pinned to the ``currentRevision`` of their first page.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from trustdata.adapters.base import AdapterError, AdapterOptions, Page, Stream, Window
+from trustdata.adapters.arbor_records import (
+    ArborPupil,
+    camel,
+    enrolment_record,
+    list_of,
+    mark_record,
+    ref_id,
+)
+from trustdata.adapters.base import AdapterError, AdapterOptions, Page, Record, Stream, Window
 from trustdata.adapters.rest import RestAdapter, RestOptions
-from trustdata.adapters.values import parse_flag, parse_nc_year
-from trustdata.domain.disadvantage import fsm_flags
-from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
+from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord
 
-_GENDERS = {"MALE": "M", "M": "M", "FEMALE": "F", "F": "F"}
+__all__ = ["ArborAdapter", "ArborOptions", "mark_record", "ref_id"]
+
+log = logging.getLogger(__name__)
+
+_FSM = "ukdfe-free-school-meal-eligibilities"
+_PREMIUM = "ukdfe-pupil-premium-recipients"
+_CARE = "in-care-status-assignments"
+#: The satellite resources joined to students, and the ``ArborPupil`` list each fills.
+_SATELLITES = {
+    "ukdfe-upn-assignments": "upns",
+    _FSM: "fsm",
+    _PREMIUM: "premium",
+    _CARE: "care",
+}
+#: The resources each roll-derived stream is built from: a change to any of them re-reads it.
+_SOURCES: dict[Stream, tuple[str, ...]] = {
+    Stream.PUPILS: ("students", "persons", *_SATELLITES),
+    Stream.ENROLMENTS: ("students",),
+    Stream.CHARACTERISTICS: ("students", _FSM, _PREMIUM, _CARE),
+}
 
 
 class ArborOptions(RestOptions):
@@ -61,120 +103,6 @@ class ArborOptions(RestOptions):
     page_size: int = Field(default=500, ge=1, le=1000)
 
 
-def ref_id(value: Any) -> str | None:
-    """The id of a reference: its ``id``, else the last segment of its ``href``, else None."""
-    if isinstance(value, Mapping):
-        if value.get("id") is not None:
-            return str(value["id"])
-        href = value.get("href")
-        if isinstance(href, str) and href.rstrip("/"):
-            return href.rstrip("/").rsplit("/", 1)[-1]
-        return None
-    return None if value is None else str(value)
-
-
-def parse_day(value: Any) -> date | None:
-    """A date from ``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS``; None or "" give None."""
-    if value is None or value == "":
-        return None
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise AdapterError("a date is not in YYYY-MM-DD form") from None
-
-
-def _open_on(row: Mapping[str, Any], day: date, start: str, end: str) -> bool:
-    began, ended = parse_day(row.get(start)), parse_day(row.get(end))
-    return (began is None or began <= day) and (ended is None or ended >= day)
-
-
-@dataclass
-class _Pupil:
-    """What the roll's resources say about one student, collected before the join."""
-
-    student: Mapping[str, Any]
-    person: Mapping[str, Any] = field(default_factory=dict)
-    upns: list[Mapping[str, Any]] = field(default_factory=list)
-    fsm: list[Mapping[str, Any]] = field(default_factory=list)
-    premium: list[Mapping[str, Any]] = field(default_factory=list)
-    care: list[Mapping[str, Any]] = field(default_factory=list)
-
-    def upn(self, today: date) -> str | None:
-        """The current UPN: an open assignment, permanent before temporary, latest first."""
-        current = [
-            row
-            for row in self.upns
-            if row.get("upn") and _open_on(row, today, "startDatetime", "endDatetime")
-        ] or [row for row in self.upns if row.get("upn")]
-        if not current:
-            return None
-        best = max(
-            current,
-            key=lambda r: (
-                parse_flag(r.get("isTemporary")) is not True,
-                str(r.get("startDatetime") or ""),
-            ),
-        )
-        return str(best["upn"]).strip().upper()
-
-    def fsm_flags(self, today: date) -> tuple[bool, bool]:
-        """(eligible today, FSM6) from the eligibility periods."""
-        periods = ((parse_day(r.get("startDate")), parse_day(r.get("endDate"))) for r in self.fsm)
-        return fsm_flags(periods, today)
-
-    def care_flags(self, today: date) -> tuple[bool, bool]:
-        """(in care today, previously looked after) from the care status assignments."""
-        in_care = previously = False
-        for row in self.care:
-            status = str(row.get("careStatus") or "").upper()
-            if status == "IN_CARE" and _open_on(row, today, "startDate", "endDate"):
-                in_care = True
-            elif status == "IN_CARE" or "PREVIOUSLY" in status or "POST" in status:
-                previously = True
-        return in_care, previously
-
-    def record(self, mis_id: str, today: date) -> PupilRecord:
-        """The canonical pupil record (names are left behind)."""
-        fsm_eligible, fsm6 = self.fsm_flags(today)
-        in_care, previously = self.care_flags(today)
-        gender = self.person.get("gender")
-        return PupilRecord(
-            mis_id=mis_id,
-            upn=self.upn(today),
-            date_of_birth=parse_day(self.person.get("dateOfBirth")),
-            gender=_GENDERS.get(str(gender).strip().upper()) if gender else None,
-            nc_year=parse_nc_year(self.student.get("yearGroup")),
-            fsm_eligible=fsm_eligible,
-            fsm6=fsm6,
-            in_care=in_care,
-            previously_in_care=previously,
-            service_child=any(
-                str(row.get("premiumType") or "").upper() == "SERVICE_CHILD" for row in self.premium
-            ),
-            sen_status=None,
-            eal=None,
-            admission_date=parse_day(self.student.get("startDate")),
-            leaving_date=parse_day(self.student.get("endDate")),
-            source_updated_at=None,
-        )
-
-
-def _list_of(body: object, key: str, resource: str) -> list[Mapping[str, Any]]:
-    if isinstance(body, Mapping):
-        found = body.get(key)
-        if found is None:
-            lists = [value for value in body.values() if isinstance(value, list)]
-            found = lists[0] if len(lists) == 1 else None
-        if isinstance(found, list):
-            return [row for row in found if isinstance(row, Mapping)]
-    raise AdapterError(f"{resource}: expected a JSON object with a '{key}' list")
-
-
-def _camel(resource: str) -> str:
-    head, *rest = resource.split("-")
-    return head + "".join(word[:1].upper() + word[1:] for word in rest)
-
-
 @dataclass
 class _Changelog:
     """The changes of one resource after a revision, and the revision they run to."""
@@ -184,11 +112,18 @@ class _Changelog:
 
 
 class ArborAdapter(RestAdapter[ArborOptions]):
-    """Pupils, session attendance and pupil deletions from one school's Arbor host."""
+    """Pupils, enrolments, characteristic periods, session attendance and pupil deletions from
+    one school's Arbor host."""
 
     kind: ClassVar[str] = "arbor"
     streams: ClassVar[frozenset[Stream]] = frozenset(
-        {Stream.PUPILS, Stream.ATTENDANCE, Stream.DELETIONS}
+        {
+            Stream.PUPILS,
+            Stream.ENROLMENTS,
+            Stream.CHARACTERISTICS,
+            Stream.ATTENDANCE,
+            Stream.DELETIONS,
+        }
     )
     Options: ClassVar[type[AdapterOptions]] = ArborOptions
 
@@ -211,19 +146,19 @@ class ArborAdapter(RestAdapter[ArborOptions]):
         while True:
             query = {**(params or {}), "page-number": str(number)}
             query["page-size"] = str(self.options.page_size)
-            rows = _list_of(self._read(resource, query), key, resource)
+            rows = list_of(self._read(resource, query), key, resource)
             if not rows:
                 return
             yield rows
             number += 1
 
     def _all(self, resource: str) -> list[Mapping[str, Any]]:
-        return [row for rows in self._pages(resource, _camel(resource)) for row in rows]
+        return [row for rows in self._pages(resource, camel(resource)) for row in rows]
 
-    def _changelog(self, resource: str, after: int) -> _Changelog:
+    def _changelog(self, resource: str, after: int, page_size: int | None = None) -> _Changelog:
         """Open the changelog after ``after``; later pages are pinned to the first's revision."""
         path = f"{resource}/changelog"
-        size = str(self.options.page_size)
+        size = str(page_size or self.options.page_size)
         first = self._read(path, {"from-revision": str(after), "page-size": size})
         if not isinstance(first, Mapping) or not isinstance(first.get("changes"), list):
             raise AdapterError(f"{path}: expected a JSON object with a 'changes' list")
@@ -233,7 +168,7 @@ class ArborAdapter(RestAdapter[ArborOptions]):
             raise AdapterError(f"{path}: currentRevision is not a whole number") from None
 
         def changes() -> Iterator[Mapping[str, Any]]:
-            rows = _list_of(first, "changes", path)
+            rows = list_of(first, "changes", path)
             number = 1
             while rows:
                 yield from rows
@@ -244,7 +179,7 @@ class ArborAdapter(RestAdapter[ArborOptions]):
                     "page-number": str(number),
                     "page-size": size,
                 }
-                rows = _list_of(self._read(path, query), "changes", path)
+                rows = list_of(self._read(path, query), "changes", path)
 
         return _Changelog(current, changes())
 
@@ -259,6 +194,22 @@ class ArborAdapter(RestAdapter[ArborOptions]):
                 "the stored Arbor cursor is not a revision number; clear it for a full pull"
             ) from None
 
+    def _position(self, window: Window, resources: Sequence[str]) -> str | None:
+        """The cursor for a read of ``resources``, or None when none changed since the window's.
+
+        A full read needs only the school's revision; an incremental one reads page one (of one
+        change) of each resource's changelog until one holds a change. The first revision read
+        is the cursor: every later change is read again next time.
+        """
+        after = self._after(window)
+        cursor: str | None = None
+        for resource in resources:
+            log_ = self._changelog(resource, after, page_size=1)
+            cursor = cursor or str(log_.current)
+            if window.cursor is None or next(log_.changes, None) is not None:
+                return cursor
+        return None
+
     def source_key(self) -> str:
         """The school's host: another host is another change history."""
         return f"arbor:{self.options.base_url.rstrip('/')}"
@@ -268,46 +219,86 @@ class ArborAdapter(RestAdapter[ArborOptions]):
         self._read("students", {"page-size": "1"})
 
     def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
-        """Yield pages of pupils, attendance marks or pupil deletions, each with a cursor."""
-        if stream is Stream.PUPILS:
-            yield from self._fetch_pupils(window)
-        elif stream is Stream.ATTENDANCE:
+        """Yield pages of ``stream``'s records changed since the window's cursor, each with the
+        cursor to resume from."""
+        if stream is Stream.ATTENDANCE:
             yield from self._fetch_attendance(window)
-        elif stream is Stream.DELETIONS:
+            return
+        if stream is Stream.DELETIONS:
             yield from self._fetch_deletions(window)
-        else:  # pragma: no cover - guarded by ``streams``
+            return
+        if stream not in _SOURCES:  # pragma: no cover - guarded by ``streams``
             raise AdapterError(f"the arbor adapter has no stream {stream!r}")
+        cursor = self._position(window, _SOURCES[stream])
+        if cursor is None:
+            return  # nothing it is built from changed since the last batch
+        if stream is Stream.PUPILS:
+            records: Sequence[Record] = self._pupils(window)
+        elif stream is Stream.ENROLMENTS:
+            records = self._enrolments()
+        else:
+            records = self._characteristics()
+        yield from self._paged(records, cursor)
 
-    # -- pupils ---------------------------------------------------------------------------
+    def _paged(self, records: Sequence[Record], cursor: str) -> Iterator[Page]:
+        size = self.options.page_size
+        for start in range(0, len(records), size):
+            yield Page(records[start : start + size], None, cursor)
 
-    def _fetch_pupils(self, window: Window) -> Iterator[Page]:
-        log = self._changelog("students", self._after(window))
-        if window.cursor is not None and next(log.changes, None) is None:
-            return  # nothing changed since the last batch
-        cursor = str(log.current)
-        today = date.today()
-        pupils: dict[str, _Pupil] = {}
+    # -- the roll: pupils, enrolments, characteristics --------------------------------------
+
+    def _roll(self, satellites: Iterable[str]) -> dict[str, ArborPupil]:
+        """Every student on roll by id, with the rows of ``satellites`` attached."""
+        pupils: dict[str, ArborPupil] = {}
         for row in self._all("students"):
             sid = ref_id(row)
             if sid is not None:
-                pupils[sid] = _Pupil(row)
-        persons = {ref_id(row): row for row in self._all("persons")}
-        for pupil in pupils.values():
-            pupil.person = persons.get(ref_id(pupil.student.get("person")), {})
-        for resource, attr in (
-            ("ukdfe-upn-assignments", "upns"),
-            ("ukdfe-free-school-meal-eligibilities", "fsm"),
-            ("ukdfe-pupil-premium-recipients", "premium"),
-            ("in-care-status-assignments", "care"),
-        ):
+                pupils[sid] = ArborPupil(row)
+        for resource in satellites:
+            attr = _SATELLITES[resource]
             for row in self._all(resource):
                 owner = pupils.get(ref_id(row.get("student")) or "")
                 if owner is not None:
                     getattr(owner, attr).append(row)
-        records = [pupil.record(sid, today) for sid, pupil in pupils.items()]
-        size = self.options.page_size
-        for start in range(0, len(records), size):
-            yield Page(records[start : start + size], None, cursor)
+        return pupils
+
+    def _pupils(self, window: Window) -> list[Record]:
+        today = date.today()
+        pupils = self._roll(_SATELLITES)
+        persons = {ref_id(row): row for row in self._all("persons")}
+        for pupil in pupils.values():
+            pupil.person = persons.get(ref_id(pupil.student.get("person")), {})
+        return [pupil.record(sid, today) for sid, pupil in pupils.items()]
+
+    def _enrolments(self) -> list[Record]:
+        records: list[Record] = []
+        students = self._all("students")
+        for student in students:
+            record = enrolment_record(student)
+            if record is not None:
+                records.append(record)
+        if len(records) < len(students):
+            log.warning(
+                "arbor enrolments: skipped %d of %d students without a start date",
+                len(students) - len(records),
+                len(students),
+            )
+        return records
+
+    def _characteristics(self) -> list[Record]:
+        skipped: Counter[str] = Counter()
+        records: list[Record] = [
+            period
+            for sid, pupil in self._roll((_FSM, _PREMIUM, _CARE)).items()
+            for period in pupil.periods(sid, skipped)
+        ]
+        if skipped:
+            log.warning(
+                "arbor characteristics: skipped %d rows (%s)",
+                sum(skipped.values()),
+                ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())),
+            )
+        return records
 
     # -- attendance -----------------------------------------------------------------------
 
@@ -322,16 +313,15 @@ class ArborAdapter(RestAdapter[ArborOptions]):
     def _fetch_attendance(self, window: Window) -> Iterator[Page]:
         codes = self._codes()
         if window.cursor is None:
-            # The cursor first: changes made while the full read runs are read again next time.
-            cursor = str(self._changelog("attendance-records", 0).current)
+            cursor = self._position(window, ("attendance-records",))
             for rows in self._pages("attendance-records", "attendanceRecords"):
                 yield Page([mark_record(row, codes) for row in rows], None, cursor)
             return
-        log = self._changelog("attendance-records", self._after(window))
-        cursor = str(log.current)
+        log_ = self._changelog("attendance-records", self._after(window))
+        cursor = str(log_.current)
         seen: set[str] = set()
         batch: list[AttendanceMarkRecord] = []
-        for change in log.changes:
+        for change in log_.changes:
             kind = str(change.get("changeType") or "").lower()
             record_id = ref_id(change.get("changedObject"))
             if kind not in {"create", "update"} or record_id is None or record_id in seen:
@@ -353,12 +343,9 @@ class ArborAdapter(RestAdapter[ArborOptions]):
     # -- deletions ------------------------------------------------------------------------
 
     def _fetch_deletions(self, window: Window) -> Iterator[Page]:
-        log = self._changelog("students", self._after(window))
-        cursor = str(log.current)
-        records = list(_deletions(log.changes))
-        size = self.options.page_size
-        for start in range(0, len(records), size):
-            yield Page(records[start : start + size], None, cursor)
+        log_ = self._changelog("students", self._after(window))
+        cursor = str(log_.current)
+        yield from self._paged(list(_deletions(log_.changes)), cursor)
 
 
 def _deletions(changes: Iterable[Mapping[str, Any]]) -> Iterator[DeletionRecord]:
@@ -367,24 +354,3 @@ def _deletions(changes: Iterable[Mapping[str, Any]]) -> Iterator[DeletionRecord]
             mis_id = ref_id(change.get("changedObject"))
             if mis_id is not None:
                 yield DeletionRecord("pupil", mis_id, None)
-
-
-def mark_record(row: Mapping[str, Any], codes: Mapping[str, str]) -> AttendanceMarkRecord:
-    """Turn an ``AttendanceRecord`` into a canonical mark; the session is AM before noon."""
-    start = row.get("startDatetime")
-    mark_date = parse_day(start)
-    pupil = ref_id(row.get("student"))
-    if mark_date is None or pupil is None:
-        raise AdapterError("attendance-records: a record has no startDatetime or no student")
-    time_part = str(start)[11:13]
-    session = "AM" if not time_part.isdigit() or int(time_part) < 12 else "PM"
-    code_ref = ref_id(row.get("attendanceMark")) or ""
-    return AttendanceMarkRecord(
-        mis_mark_id=ref_id(row),
-        mis_pupil_id=pupil,
-        mark_date=mark_date,
-        session=session,
-        # A mark id the code table does not know is kept as-is: the audit reports it.
-        source_code=codes.get(code_ref, code_ref),
-        source_updated_at=None,
-    )
