@@ -9,7 +9,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -486,8 +486,22 @@ def test_fsm_set_comes_whole_from_the_newest_file(tmp_path: Path) -> None:
     pages = read(adapter(folder=str(tmp_path)), stream=Stream.CHARACTERISTICS)
     assert [(p.watermark, [(r.mis_pupil_id, r.end_date) for r in p.records]) for p in pages] == [
         (LATE, [(upn(1), date(2025, 12, 19))]),
+        (LATE, []),
         (EARLY, [(upn(2), None)]),
+        (EARLY, []),
     ]
+    # Each file ends with the sets it holds whole (Page.covers).
+    assert [list(p.covers) for p in pages if not p.records] == [
+        [(upn(1), "fsm")],
+        [(upn(2), "fsm")],
+    ]
+
+
+def test_an_empty_fsm_history_covers_the_pupils_set(tmp_path: Path) -> None:
+    Ctf([Kid(1, fsm=[]), Kid(2)]).write(tmp_path / "a.xml")
+    pages = read(adapter(folder=str(tmp_path)), stream=Stream.CHARACTERISTICS)
+    # Pupil 1's FSM history is empty (now none); pupil 2 has none: unknown, not covered.
+    assert [(list(p.records), list(p.covers)) for p in pages] == [([], [(upn(1), "fsm")])]
 
 
 def test_a_file_without_rows_still_moves_the_watermark(tmp_path: Path) -> None:
@@ -798,3 +812,9 @@ def test_sync_every_stream_through_the_pipeline(
             )
         ).scalars()
         assert list(withdrawn) == [date(2019, 9, 1)]
+
+    # A still newer file has pupil 1's FSM history empty: the rest of the set is withdrawn.
+    Ctf([Kid(1, year="6", fsm=[])]).write(drop / "ctf_summer.xml", when=LATE + timedelta(days=30))
+    sync(config)
+    sync(config, Stream.CHARACTERISTICS)
+    assert keyed(engine, characteristic_periods, "start_date") == set()

@@ -37,7 +37,9 @@ Streams, each read from every ``CTFpupilData/Pupil``:
     children are [unknown] here, so both stay None.
 
 - ``characteristics``: one ``fsm`` period per ``FSMhistory/FSMinstance`` (``FSMstartDate``,
-  ``FSMendDate``), all of a pupil's instances sent whole. ``LookedAfter`` has no dates, so it
+  ``FSMendDate``), all of a pupil's instances sent whole. A pupil whose ``FSMhistory`` is
+  present but empty is listed in ``Page.covers``, so periods stored earlier are withdrawn; a
+  pupil without the container leaves them as stored. ``LookedAfter`` has no dates, so it
   stays the pupil's ``in_care`` flag and gives no ``cla`` period.
 - ``attendance_summaries``: one per ``Attendance/YearData`` (``Year`` is the year the academic
   year starts; ``LEA`` + ``Estab``; ``SessionsPossible``, ``SessionsAuthorised``,
@@ -53,7 +55,8 @@ Streams, each read from every ``CTFpupilData/Pupil``:
   written wins.
 - ``enrolments``: one per ``SchoolHistory/School`` entry whose ``LEA`` + ``Estab`` is this
   academy's (``EntryDate`` to ``LeavingDate``; registration None), all of a pupil's sent
-  whole. ``SchoolHistory`` is not in our CTF reference ([unknown]), so it is read tolerantly:
+  whole (a present ``SchoolHistory`` covers the pupil's set, as ``FSMhistory`` does).
+  ``SchoolHistory`` is not in our CTF reference ([unknown]), so it is read tolerantly:
   no ``SchoolHistory``, no matching entry or an entry without an ``EntryDate`` gives nothing.
 - ``attendance``: session marks from ``Attendance/YearData/AttendSessions`` of this academy's
   own ``YearData`` only: ``AttendanceMarks`` holds two characters per calendar day from
@@ -480,20 +483,28 @@ class CtfAdapter(Adapter[CtfOptions]):
         seen: set[str] = set()
         for stamp, path in reversed(self._files(window)):
             in_file: set[str] = set()
-            records = self._records(stream, path, stamp, seen, in_file)
+            covers: set[tuple[str, str]] = set()
+            records = self._records(stream, path, stamp, seen, in_file, covers)
             empty = True
             while page := list(islice(records, self.options.page_size)):
                 empty = False
                 yield Page(page, stamp)
-            if empty:
-                yield Page([], stamp)
+            if empty or covers:
+                # The sets this file holds whole, empty ones included (see Page.covers).
+                yield Page([], stamp, covers=sorted(covers))
             skipped = len(in_file & seen)
             if skipped:
                 log.info("%s: %d pupils skipped, read from a newer file", path.name, skipped)
             seen |= in_file
 
     def _records(
-        self, stream: Stream, path: Path, stamp: datetime, seen: set[str], in_file: set[str]
+        self,
+        stream: Stream,
+        path: Path,
+        stamp: datetime,
+        seen: set[str],
+        in_file: set[str],
+        covers: set[tuple[str, str]],
     ) -> Iterator[Record]:
         sections = _sections(path)
         header = self._header(path, sections)
@@ -508,8 +519,14 @@ class CtfAdapter(Adapter[CtfOptions]):
                 raise AdapterError(f"{path.name}: a second Header after the pupils")
             pupil = _Pupil(elem, path.name, index)
             in_file.add(pupil.mis_id)
-            if pupil.mis_id not in seen:
-                yield from read(pupil, header, stamp)
+            if pupil.mis_id in seen:
+                continue
+            # A container that is present holds the pupil's whole set, even with no entries.
+            if stream is Stream.CHARACTERISTICS and _first(elem, "FSMhistory") is not None:
+                covers.add((pupil.mis_id, "fsm"))
+            elif stream is Stream.ENROLMENTS and _first(elem, "SchoolHistory") is not None:
+                covers.add((pupil.mis_id, ""))
+            yield from read(pupil, header, stamp)
 
     def _header(self, path: Path, sections: Iterator[ET.Element]) -> _Header:
         """Check the header that must open the file; return what pupils are read with."""
