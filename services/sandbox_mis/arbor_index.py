@@ -70,6 +70,7 @@ class _Event:
     size: int
     feed: str
     render: _Render
+    object_id: int = 0  # a satellite's own id (its key is its student's)
     first_revision: int = 0
 
 
@@ -210,6 +211,12 @@ class ArborSchool:
         self._student_created = {e.key: e.first_revision for e in reversed(students)}
         self._slot_first = {e.key: e.first_revision for e in events if e.order == 1}
         self._update_revision = {e.key: e.first_revision for e in events if e.order == 2}
+        #: Each satellite object's revision: (resource, id) -> its create.
+        self._object_revision = {
+            (e.feed, e.object_id): e.first_revision
+            for e in events
+            if e.feed in arbor_objects.ENTITY_TYPES
+        }
 
     def _student_events(self) -> Iterator[_Event]:
         owned: dict[int, list[tuple[str, dict[str, Any]]]] = {}
@@ -227,6 +234,7 @@ class ArborSchool:
                     1,
                     name,
                     _created(wire.ref(obj["entityType"], name, obj["id"])),
+                    obj["id"],
                 )
             if s.deleted_at is not None:
                 yield _Event(
@@ -318,9 +326,26 @@ class ArborSchool:
             revision = self.current_revision + 1
             objects.append(obj)
             self.by_id[resource][obj["id"]] = obj
+            self._object_revision[resource, obj["id"]] = revision
             self._publish(
                 resource, revision, wire.ref(obj["entityType"], resource, obj["id"]), "create", 0
             )
+            return revision
+
+    def delete_object(self, resource: str, object_id: int) -> int:
+        """Delete an object of a satellite resource (entered in error); return the revision of
+        its ``delete`` change. KeyError when there is no such object."""
+        if resource not in arbor_objects.ENTITY_TYPES:
+            raise ValueError(f"objects can be deleted from {sorted(arbor_objects.ENTITY_TYPES)}")
+        with self._lock:
+            obj = self.by_id[resource].pop(object_id, None)
+            if obj is None:
+                raise KeyError(f"no {resource} object {object_id}")
+            self.lists[resource].remove(obj)
+            changed = wire.ref(obj["entityType"], resource, object_id)
+            revision = self.current_revision + 1
+            previous = self._object_revision.pop((resource, object_id))
+            self._publish(resource, revision, changed, "delete", previous)
             return revision
 
     def _publish(

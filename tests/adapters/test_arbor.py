@@ -7,6 +7,7 @@ their own sandbox, so the module's shared one keeps its history.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -15,14 +16,14 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from sandbox_mis.arbor_testing import ArborSandbox, running_arbor, serving_arbor
 from sandbox_mis.dataset import generate
 from tests.helpers import count, one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.arbor import ArborAdapter, ArborOptions, ref_id
-from trustdata.adapters.base import AdapterError, Page, Stream, Window
+from trustdata.adapters.base import CHARACTERISTICS, AdapterError, Page, Stream, Window
 from trustdata.domain.codes import national_code_table
 from trustdata.domain.records import (
     AttendanceMarkRecord,
@@ -212,6 +213,16 @@ def test_characteristics_from_eligibility_care_and_premium(
     ]
 
 
+def test_characteristics_name_the_sets_arbor_holds_no_row_of(
+    root: str, client: httpx.Client
+) -> None:
+    pages = list(adapter(root, client, page_size=2).fetch(Stream.CHARACTERISTICS, Window()))
+    assert pages[0].covers and not any(page.covers for page in pages[1:])
+    roll = {str(s["id"]) for s in listing(root, client, "students", "students")}
+    held = {(r.mis_pupil_id, r.characteristic) for page in pages for r in page.records}
+    assert set(pages[0].covers) == {(sid, c) for sid in roll for c in CHARACTERISTICS} - held
+
+
 def test_a_new_fsm_period_alone_is_read_incrementally(
     sandbox: ArborSandbox, client: httpx.Client
 ) -> None:
@@ -336,3 +347,27 @@ def test_sync_through_the_pipeline_resumes_from_the_cursor(
             academy_id=ACADEMY, stream=stream, config_path=str(config)
         )
         assert again["rows_landed"] == 0, stream
+
+
+def test_a_deleted_fsm_period_is_withdrawn_downstream(
+    tmp_path: Path, sandbox: ArborSandbox, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TD_ARBOR_TOKEN", TOKEN)
+    config = arbor_trust_config(tmp_path, sandbox.root)
+    orchestration.prepare_warehouse(config_path=str(config))
+    sync(config, "pupils")
+    sync(config, "characteristics")
+    school = sandbox.school(SCHOOL)
+    fsm = school.lists["ukdfe-free-school-meal-eligibilities"]
+    owners = Counter(row["student"]["id"] for row in fsm)
+    entered_in_error = next(row for row in fsm if owners[row["student"]["id"]] == 1)
+    school.delete_object("ukdfe-free-school-meal-eligibilities", entered_in_error["id"])
+    again = sync(config, "characteristics")
+    assert again["rows_published"] == 1  # the pupil's only FSM period, now withdrawn
+    with engine.connect() as conn:
+        withdrawn = conn.execute(
+            select(characteristic_periods.c.mis_id, characteristic_periods.c.characteristic).where(
+                characteristic_periods.c.withdrawn_at.is_not(None)
+            )
+        ).all()
+    assert withdrawn == [(str(entered_in_error["student"]["id"]), "fsm")]

@@ -335,3 +335,17 @@ def test_changes_while_serving_take_the_next_revision(dataset: Dataset) -> None:
                 "changes": [],
                 "currentRevision": revision,
             }
+            resource = "ukdfe-free-school-meal-eligibilities"
+            deleted = school.delete_object(resource, change["changedObject"]["id"])
+            body = c.get(f"{resource}/changelog", params={"from-revision": revision}).json()
+            assert body["changes"] == [
+                {
+                    "changedObject": change["changedObject"],
+                    "changeType": "delete",
+                    "fromRevision": revision,
+                    "toRevision": deleted,
+                }
+            ]
+            assert_error(c.get(change["changedObject"]["href"].removeprefix("/rest-v2/")), 404)
+            with pytest.raises(KeyError, match="no ukdfe-free-school-meal-eligibilities"):
+                school.delete_object(resource, change["changedObject"]["id"])

@@ -20,7 +20,10 @@ Streams:
   ``SERVICE_CHILD`` as ``service_child`` periods. Each period runs from the row's ``startDate``
   to its ``endDate``, as Arbor records them; rows without a start date, and care statuses not
   known, are skipped and counted in a log line (counts only). Every pupil on the roll is sent
-  with their whole set, so a period removed in Arbor is withdrawn downstream.
+  with their whole set of each characteristic, and a characteristic Arbor holds no row of
+  for a pupil is named in the first page's ``covers``: a period removed in Arbor is withdrawn
+  downstream, even the pupil's last one. A set whose only rows were skipped is not covered
+  (it stays as stored).
 - attendance: the ``attendance-marks`` code table, then ``attendance-records`` in full, or,
   with a cursor, the records the changelog names as created or updated, read by id in chunks
   through one list filter. Deleted records are counted in a log line: no stream carries
@@ -66,7 +69,15 @@ from trustdata.adapters.arbor_records import (
     mark_record,
     ref_id,
 )
-from trustdata.adapters.base import AdapterError, AdapterOptions, Page, Record, Stream, Window
+from trustdata.adapters.base import (
+    CHARACTERISTICS,
+    AdapterError,
+    AdapterOptions,
+    Page,
+    Record,
+    Stream,
+    Window,
+)
 from trustdata.adapters.rest import RestAdapter, RestOptions
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord
 
@@ -232,18 +243,22 @@ class ArborAdapter(RestAdapter[ArborOptions]):
         cursor = self._position(window, _SOURCES[stream])
         if cursor is None:
             return  # nothing it is built from changed since the last batch
+        covers: list[tuple[str, str]] = []
         if stream is Stream.PUPILS:
             records: Sequence[Record] = self._pupils(window)
         elif stream is Stream.ENROLMENTS:
             records = self._enrolments()
         else:
-            records = self._characteristics()
-        yield from self._paged(records, cursor)
+            records, covers = self._characteristics()
+        yield from self._paged(records, cursor, covers)
 
-    def _paged(self, records: Sequence[Record], cursor: str) -> Iterator[Page]:
+    def _paged(
+        self, records: Sequence[Record], cursor: str, covers: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[Page]:
+        """Pages of ``page_size`` records; the first also names the empty sets ``covers``."""
         size = self.options.page_size
-        for start in range(0, len(records), size):
-            yield Page(records[start : start + size], None, cursor)
+        for start in range(0, max(len(records), 1 if covers else 0), size):
+            yield Page(records[start : start + size], None, cursor, covers if start == 0 else ())
 
     # -- the roll: pupils, enrolments, characteristics --------------------------------------
 
@@ -285,20 +300,22 @@ class ArborAdapter(RestAdapter[ArborOptions]):
             )
         return records
 
-    def _characteristics(self) -> list[Record]:
+    def _characteristics(self) -> tuple[list[Record], list[tuple[str, str]]]:
+        """Every pupil's periods, and the (pupil, characteristic) sets Arbor holds no row of."""
         skipped: Counter[str] = Counter()
-        records: list[Record] = [
-            period
-            for sid, pupil in self._roll((_FSM, _PREMIUM, _CARE)).items()
-            for period in pupil.periods(sid, skipped)
-        ]
+        records: list[Record] = []
+        empty: list[tuple[str, str]] = []
+        for sid, pupil in self._roll((_FSM, _PREMIUM, _CARE)).items():
+            periods, held = pupil.periods(sid, skipped)
+            records.extend(periods)
+            empty.extend((sid, c) for c in CHARACTERISTICS if c not in held)
         if skipped:
             log.warning(
                 "arbor characteristics: skipped %d rows (%s)",
                 sum(skipped.values()),
                 ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())),
             )
-        return records
+        return records, empty
 
     # -- attendance -----------------------------------------------------------------------
 

@@ -141,19 +141,26 @@ class ArborPupil:
             source_updated_at=None,
         )
 
-    def periods(self, mis_id: str, skipped: Counter[str]) -> Iterator[CharacteristicPeriodRecord]:
-        """The pupil's whole set of characteristic periods.
+    def periods(
+        self, mis_id: str, skipped: Counter[str]
+    ) -> tuple[list[CharacteristicPeriodRecord], set[str]]:
+        """The pupil's whole set of characteristic periods, and the characteristics Arbor
+        holds any row of for them (an empty set is one of the others).
 
         A row without a start date cannot be keyed and is skipped, as is a care status this
         adapter does not know; ``skipped`` counts both by characteristic (or ``care status``).
         """
+        records: list[CharacteristicPeriodRecord] = []
+        held: set[str] = set()
         for characteristic, row in self._period_rows(skipped):
+            held.add(characteristic)
             start = parse_day(row.get("startDate"))
             if start is None:
                 skipped[f"{characteristic} without a start date"] += 1
                 continue
             end = parse_day(row.get("endDate"))
-            yield CharacteristicPeriodRecord(mis_id, characteristic, start, end, None)
+            records.append(CharacteristicPeriodRecord(mis_id, characteristic, start, end, None))
+        return records, held
 
     def _period_rows(self, skipped: Counter[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         for row in self.fsm:
