@@ -32,7 +32,7 @@ from trustdata.domain.records import (
     EnrolmentRecord,
     PupilRecord,
 )
-from trustdata.domain.upn import is_valid_upn
+from trustdata.domain.upn import is_valid_upn, make_upn
 from trustdata.warehouse.tables import attendance_marks, characteristic_periods, enrolments, pupils
 
 SCHOOL = "A1000000001"
@@ -244,6 +244,48 @@ def test_a_new_fsm_period_alone_is_read_incrementally(
     assert periods(records) == periods(read(source, Stream.CHARACTERISTICS, Window())[0])
     now = {p.mis_id: p for p in changed[Stream.PUPILS][0]}
     assert now[str(sid)].fsm_eligible and now[str(sid)].fsm6
+
+
+def test_flags_and_upn_are_judged_as_at_the_window_date(
+    sandbox: ArborSandbox, client: httpx.Client
+) -> None:
+    school = sandbox.school(SCHOOL)
+    fsm = {row["student"]["id"] for row in school.lists["ukdfe-free-school-meal-eligibilities"]}
+    first, second, *_ = (s["id"] for s in school.lists["students"] if s["id"] not in fsm)
+    school.add_object(
+        "ukdfe-free-school-meal-eligibilities",
+        first,
+        {"startDate": "2019-09-01", "endDate": "2020-07-20"},
+    )
+    school.add_object(
+        "in-care-status-assignments",
+        first,
+        {"careStatus": "IN_CARE", "startDate": "2024-01-10", "endDate": "2025-07-01"},
+    )
+    upn = make_upn(990, 2001, 2026, 999)
+    school.add_object(
+        "ukdfe-upn-assignments",
+        second,
+        {"upn": upn, "isTemporary": False, "startDatetime": "2026-01-01 00:00:00"},
+    )
+    source = adapter(sandbox.root, client)
+
+    def as_at(day: date) -> dict[str, PupilRecord]:
+        records, _ = read(source, Stream.PUPILS, Window(as_at=day))
+        return {r.mis_id: r for r in records}
+
+    pupils = as_at(date(2019, 6, 1))
+    assert (pupils[str(first)].fsm_eligible, pupils[str(first)].fsm6) == (False, False)
+    pupils = as_at(date(2020, 1, 15))
+    assert (pupils[str(first)].fsm_eligible, pupils[str(first)].fsm6) == (True, True)
+    pupils = as_at(date(2024, 6, 1))
+    assert (pupils[str(first)].fsm_eligible, pupils[str(first)].fsm6) == (False, True)
+    assert pupils[str(first)].in_care is True
+    assert as_at(date(2025, 9, 1))[str(first)].in_care is False
+    assert as_at(date(2025, 12, 1))[str(second)].upn != upn
+    assert as_at(date(2026, 2, 1))[str(second)].upn == upn
+    # Without a date, today: the UPN assignment open now, the latest started.
+    assert read(source, Stream.PUPILS, Window())[0] == list(as_at(date.today()).values())
 
 
 def test_incremental_read_returns_a_corrected_mark(root: str, client: httpx.Client) -> None:

@@ -35,10 +35,14 @@ each resource they are built from (a new FSM period is its own object: it change
 and yield nothing when none changed; when one did, the stream is read whole again (a roll is
 a few hundred to a few thousand students).
 
-FSM, FSM6 and care are judged on today's date (``date.today()``): Arbor gives no "as at" date.
-FSM6 is an eligibility period that started by that date and ran on to (or is still open on) the
-earlier of six years before and 1 April 2018 (Universal Credit transitional protection), as in
-the CTF adapter. SEN and EAL are not read yet (None).
+The pupil flags FSM, FSM6 and in care, and the choice of UPN (an assignment open on the date),
+are judged on the window's ``as_at`` (the run's logical date), or today without one: Arbor
+holds dated periods, not flags. FSM6 is an eligibility period that started by that date and ran
+on to (or is still open on) the earlier of six years before and 1 April 2018 (Universal Credit
+transitional protection), as in the CTF adapter. A flag can change with the date alone, which no
+changelog shows: an incremental read with nothing changed keeps the flags published last; the
+characteristic periods carry the dates for anything judged "as at". SEN and EAL are not read
+yet (None).
 
 Tolerance, where the sandbox's shapes are [unknown] for real Arbor: a reference's id is its
 ``id`` field (a sandbox addition) or else the last segment of its ``href``; a list body is the
@@ -278,12 +282,12 @@ class ArborAdapter(RestAdapter[ArborOptions]):
         return pupils
 
     def _pupils(self, window: Window) -> list[Record]:
-        today = date.today()
+        as_at = window.as_at or date.today()
         pupils = self._roll(_SATELLITES)
         persons = {ref_id(row): row for row in self._all("persons")}
         for pupil in pupils.values():
             pupil.person = persons.get(ref_id(pupil.student.get("person")), {})
-        return [pupil.record(sid, today) for sid, pupil in pupils.items()]
+        return [pupil.record(sid, as_at) for sid, pupil in pupils.items()]
 
     def _enrolments(self) -> list[Record]:
         records: list[Record] = []
