@@ -434,6 +434,44 @@ def test_newest_enrolments_file_holds_a_pupils_whole_set(tmp_path: Path) -> None
     ]
 
 
+def test_a_report_complete_for_the_roll_covers_every_pupil_on_it(tmp_path: Path) -> None:
+    write_csv(tmp_path / "pupils.csv", PUPIL_HEADER, [pupil_row(n) for n in (1, 2, 3)], when=LATE)
+    left = keyed(4, "FSM", "01/09/2022", "")  # a pupil no longer on roll
+    write_csv(tmp_path / "characteristics_sep.csv", PERIOD_HEADER, [*PERIOD_ROWS, left], when=EARLY)
+    # Pupil 1's free-meals periods were removed from the MIS: the newer report lists none.
+    write_csv(tmp_path / "characteristics_oct.csv", PERIOD_HEADER, [PERIOD_ROWS[2]], when=LATE)
+    kinds = ["cla", "fsm", "plac", "service_child"]
+    on_roll = [(f"{1000 + n}", kind) for n in (1, 2, 3) for kind in kinds]
+
+    source = adapter(folder=str(tmp_path), characteristics_complete_for_roll=True)
+    pages = read(source, Stream.CHARACTERISTICS)
+    assert [(p.watermark, len(p.records), list(p.covers)) for p in pages] == [
+        (LATE, 1, []), (LATE, 0, on_roll), (EARLY, 1, []),
+    ]  # fmt: skip
+    # The older file gives only the pupil not on roll: the newer one holds the others whole.
+    assert [(r.mis_pupil_id, r.start_date) for r in records(pages)] == [
+        ("1002", date(2024, 4, 1)), ("1004", date(2022, 9, 1)),
+    ]  # fmt: skip
+    assert [p.covers for p in read(source, Stream.CHARACTERISTICS, after=EARLY)][-1] == on_roll
+
+    default = read(adapter(folder=str(tmp_path)), Stream.CHARACTERISTICS)
+    assert not any(p.covers for p in default)
+    assert [r.mis_pupil_id for r in records(default)] == ["1002", "1001", "1001", "1004"]
+
+
+def test_roll_covers_key_by_upn_and_only_the_mapped_characteristics(tmp_path: Path) -> None:
+    write_csv(tmp_path / "pupils.csv", PUPIL_HEADER[1:], [pupil_row(n)[1:] for n in (1, 2)])
+    write_csv(tmp_path / "characteristics.csv", PERIOD_HEADER[1:], [keyed(2, "SEN", "", "")[1:]])
+    source = adapter(
+        folder=str(tmp_path),
+        pupil_columns={"mis_id": None},
+        characteristic_types={"FSM": "fsm", "SEN": None},
+        characteristics_complete_for_roll=True,
+    )
+    (page,) = read(source, Stream.CHARACTERISTICS)
+    assert page.records == [] and page.covers == [(upn(1), "fsm"), (upn(2), "fsm")]
+
+
 @pytest.mark.parametrize(
     ("stream", "name", "header", "missing", "hint"),
     [
@@ -535,6 +573,10 @@ def test_a_report_not_configured_or_not_there_gives_no_records(tmp_path: Path) -
         ({"characteristic_types": {"FSM": "free_meals"}}, r"'FSM' maps to 'free_meals': use one"),
         ({"registration_values": {"Main": "main", "MAIN ": "single"}}, "map differently"),
         ({"deletions_pattern": "pupils*.csv"}, "pupils_pattern and deletions_pattern must differ"),
+        (
+            {"characteristics_pattern": None, "characteristics_complete_for_roll": True},
+            "characteristics_complete_for_roll needs characteristics_pattern",
+        ),
     ],
 )
 def test_bad_value_maps_and_patterns_are_config_errors(options: dict[str, Any], error: str) -> None:
@@ -547,14 +589,16 @@ def test_bad_value_maps_and_patterns_are_config_errors(options: dict[str, Any], 
 ACADEMY = "csvacademy"
 
 
-def csv_trust_config(folder: Path, drop: Path, *, code_map: dict[str, str] | None = None) -> Path:
+def csv_trust_config(
+    folder: Path, drop: Path, *, code_map: dict[str, str] | None = None, **options: Any
+) -> Path:
     """A one-academy trust config whose academy drops CSV reports into ``drop``."""
     return one_academy_config(
         folder,
         academy_id=ACADEMY,
         urn="990901",
         kind="csv",
-        options={"folder": str(drop)},
+        options={"folder": str(drop), **options},
         credential_env="TD_CSV_NO_SECRET",  # files need none; any value will do
         code_map=code_map,
     )
@@ -661,3 +705,29 @@ def test_every_stream_publishes_through_the_pipeline(
         ).all()
     assert deleted == [(upn(3), LATE)]
     assert sync(config, "deletions")["rows_landed"] == 0  # nothing newer: nothing re-read
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_a_period_gone_from_a_complete_report_is_withdrawn(
+    tmp_path: Path, drop: Path, engine: Engine, complete: bool
+) -> None:
+    config = csv_trust_config(tmp_path, drop, characteristics_complete_for_roll=complete)
+    orchestration.prepare_warehouse(config_path=str(config))
+    sync(config, "pupils")
+    only_fsm = [keyed(1, "FSM", "01/01/2025", ""), PERIOD_ROWS[2]]  # pupil 1's only period
+    write_csv(drop / "characteristics.csv", PERIOD_HEADER, only_fsm, when=EARLY)
+    assert sync(config, "characteristics")["rows_published"] == 2
+
+    # The newer report no longer lists pupil 1: their free-meals period was removed.
+    write_csv(drop / "characteristics_oct.csv", PERIOD_HEADER, [PERIOD_ROWS[2]], when=LATE)
+    newer = sync(config, "characteristics")
+    assert newer["rows_landed"] == 1 and newer["watermark"] == LATE.isoformat()
+    periods = characteristic_periods.c
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(periods.upn, periods.characteristic, periods.withdrawn_at).order_by(periods.upn)
+        ).all()
+    assert [(u, c, w is not None) for u, c, w in stored] == [
+        (upn(1), "fsm", complete),  # withdrawn only when the report is complete for the roll
+        (upn(2), "cla", False),
+    ]

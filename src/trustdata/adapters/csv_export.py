@@ -26,6 +26,8 @@ Options (``adapter.options`` in the trust config):
   hold stops the read with the texts and their counts listed, so nothing is skipped silently;
   map a text to null to say it is deliberately not carried (a registration the MIS does not
   state, or a type such as SEN that is not a characteristic the platform keeps).
+- ``characteristics_complete_for_roll`` (default false): the characteristics report lists every
+  period of every pupil on roll; see characteristics below.
 
 Every report is keyed by ``pupil_columns.mis_id`` (the admission number by default). When the
 reports carry no MIS id, set ``pupil_columns.mis_id: null``: the UPN then serves as the MIS id,
@@ -44,7 +46,14 @@ Streams and their reports:
   and Guest (G) onto ``subsidiary`` too, because a guest pupil's main registration is at
   another school, which counts them.
 - characteristics: dated FSM, CLA, PLAC and service-child periods from a periods report (pupil,
-  type, start, end).
+  type, start, end). Such a report usually lists only pupils who have periods, so a pupil whose
+  last period was removed from the MIS is simply absent and keeps the period stored earlier.
+  When the report is known to list every period, of each characteristic it maps, for every
+  pupil on roll, set ``characteristics_complete_for_roll: true``: each characteristics file
+  then also holds whole (``Page.covers``), for every pupil in the newest pupils report (keyed
+  as the report keys pupils), every characteristic ``characteristic_types`` maps to, so a
+  pupil's emptied set withdraws their stored periods. Off by default, because on a filtered
+  report (one characteristic, one year group) it would withdraw what the report left out.
 - attendance: session marks. Mapping MIS codes onto national codes is the pipeline's job (the
   academy's ``code_map``): marks carry the file's code text as it is.
 - assessments: statutory results (pupil, key stage, year, subject, method, optional component,
@@ -56,6 +65,11 @@ Streams and their reports:
 Enrolments and characteristic periods are sent whole per pupil: like pupils, their reports are
 read newest first and a pupil named by a newer file is skipped in older ones, so the newest
 file's set for that pupil is the one the batch holds (and rows it leaves out are withdrawn).
+With ``characteristics_complete_for_roll``, a file also names every pupil it covers, so an
+older file's periods never come back for them. Enrolments need no such option: every row of an
+enrolments report has a start date, so a pupil in that report holds their set with rows, and
+one absent from it has left the roll and keeps their history; derived from the pupils report,
+every pupil with an admission date sends their enrolment.
 Attendance, assessment and deletion files are read oldest first, so a newer file's row wins.
 
 A report whose pattern is null, or that never appears in the folder, gives its stream no
@@ -279,6 +293,11 @@ class CsvExportOptions(AdapterOptions):
     characteristic_types: dict[str, str | None] = Field(
         default_factory=lambda: dict(DEFAULT_CHARACTERISTIC_TYPES)
     )
+    characteristics_complete_for_roll: bool = Field(
+        default=False,
+        description="each characteristics report lists every period, of each characteristic "
+        "it maps, for every pupil in the pupils report",
+    )
 
     @field_validator("encoding")
     @classmethod
@@ -311,6 +330,15 @@ class CsvExportOptions(AdapterOptions):
             if pattern in named:
                 raise ValueError(f"{named[pattern]} and {option} must differ")
             named[pattern] = option
+        return self
+
+    @model_validator(mode="after")
+    def _roll_needs_a_report(self) -> CsvExportOptions:
+        if self.characteristics_complete_for_roll and self.characteristics_pattern is None:
+            raise ValueError(
+                "characteristics_complete_for_roll needs characteristics_pattern "
+                "(set the pattern, or leave the option false)"
+            )
         return self
 
 
@@ -627,9 +655,11 @@ class CsvExportAdapter(Adapter[CsvExportOptions]):
         yield from enrolment_pages(self._fetch_pupils(window))
 
     def _fetch_characteristics(self, window: Window) -> Iterator[Page]:
-        yield from self._whole_sets(
-            self.options.characteristics_pattern, window, self._characteristics
-        )
+        roll: Callable[[], frozenset[str]] | None = None
+        if self.options.characteristics_complete_for_roll:
+            roll = self._roll
+        pattern = self.options.characteristics_pattern
+        yield from self._whole_sets(pattern, window, self._characteristics, roll)
 
     def _fetch_marks(self, window: Window) -> Iterator[Page]:
         for stamp, path in self._files(self.options.attendance_pattern, window):
@@ -644,17 +674,55 @@ class CsvExportAdapter(Adapter[CsvExportOptions]):
             yield from self._pages(self._deletions(path, stamp), stamp)
 
     def _whole_sets(
-        self, pattern: str | None, window: Window, parse: Callable[[Path, datetime], _WholeSet]
+        self,
+        pattern: str | None,
+        window: Window,
+        parse: Callable[[Path, datetime], _WholeSet],
+        roll: Callable[[], frozenset[str]] | None = None,
     ) -> Iterator[Page]:
-        """Newest file first; a pupil a newer file named keeps that file's set alone."""
+        """Newest file first; a pupil a newer file named keeps that file's set alone.
+
+        With ``roll`` (characteristics only), each file also covers every mapped characteristic
+        of every pupil on roll not named by a newer file, and names them.
+        """
         seen: set[str] = set()
+        on_roll: frozenset[str] | None = None
         for stamp, path in reversed(self._files(pattern, window)):
             named, records = parse(path, stamp)
             skipped = len(named & seen)
             if skipped:
                 log.info("%s: %d pupils skipped, read from a newer file", path.name, skipped)
             yield from self._pages((r for r in records if r.mis_pupil_id not in seen), stamp)
+            if roll is not None:
+                on_roll = roll() if on_roll is None else on_roll
+                yield from self._roll_covers(on_roll - seen, stamp)
+                named |= on_roll
             seen |= named
+
+    def _roll_covers(self, pupils: frozenset[str], stamp: datetime) -> Iterator[Page]:
+        """One empty page covering each mapped characteristic of each of ``pupils``."""
+        kinds = sorted({v for v in self.options.characteristic_types.values() if v is not None})
+        covers = [(pupil, kind) for pupil in sorted(pupils) for kind in kinds]
+        if covers:
+            yield Page([], stamp, covers=covers)
+
+    def _roll(self) -> frozenset[str]:
+        """The pupil keys of the newest pupils report, as the other reports key pupils."""
+        files = self._files(self.options.pupils_pattern, Window())
+        if not files:
+            log.warning("no pupils report: characteristics cover no pupil without periods")
+            return frozenset()
+        columns = self.options.pupil_columns
+        by_upn = columns.mis_id is None
+        field = "upn" if by_upn else "mis_id"
+        name = columns.upn if columns.mis_id is None else columns.mis_id
+        keys: set[str] = set()
+        for row in _Reader(files[-1][1], self.options, "pupil_columns").rows({field: name}):
+            if not by_upn:
+                keys.add(row.key(field))
+            elif upn := row.get(field).strip():  # no UPN: the pupil is quarantined anyway
+                keys.add(upn.upper())
+        return frozenset(keys)
 
     def _keyed_rows(
         self, path: Path, option: str, fields: Sequence[str]
