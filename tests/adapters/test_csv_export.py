@@ -23,7 +23,8 @@ from sqlalchemy import Engine, select
 from tests.helpers import count, one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
-from trustdata.adapters.csv_export import CsvExportAdapter, CsvExportOptions
+from trustdata.adapters.csv_export import CsvExportAdapter
+from trustdata.adapters.csv_options import CsvExportOptions
 from trustdata.config.trust import ConfigError, load_trust_config
 from trustdata.domain.records import (
     AssessmentResultRecord,
