@@ -26,6 +26,9 @@ from sandbox_mis.models import Dataset
 #: Page size when the client does not ask for one, and the largest the server returns.
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+#: The most ids one ``filters.id.in`` may list.
+MAX_FILTER_IDS = 1000
+_ID_FILTER = "filters.id.in"
 
 router = APIRouter(prefix=f"/{{school_id}}{wire.REST_PREFIX}")
 
@@ -112,13 +115,17 @@ async def changelog(request: Request, school: SchoolDep, resource: str) -> Respo
 
 @router.get("/attendance-records")
 async def list_records(request: Request, school: SchoolDep) -> Response:
-    """List attendance records by register and student, filtered on ``startDatetime``."""
+    """List attendance records by register and student, filtered on ``startDatetime`` and id."""
     params = request.query_params
     start = _moment(params.get("filters.startDatetime.from"), "filters.startDatetime.from")
     end = _moment(params.get("filters.startDatetime.to"), "filters.startDatetime.to", upper=True)
     offset, size = _paging(request)
     window = school.slot_window(start, end)
-    return _json({"attendanceRecords": school.records(window, offset, size)})
+    ids = _ids(request)
+    if ids is None:
+        return _json({"attendanceRecords": school.records(window, offset, size)})
+    found = school.records_by_id(ids, window)
+    return _json({"attendanceRecords": found[offset : offset + size]})
 
 
 @router.get("/attendance-records/{object_id}")
@@ -132,10 +139,15 @@ async def get_record(school: SchoolDep, object_id: str) -> Response:
 
 @router.get("/{resource}")
 async def list_objects(request: Request, school: SchoolDep, resource: str) -> Response:
-    """List one of the small resources, ordered by id."""
+    """List one of the small resources, ordered by id, optionally filtered on ids."""
     plural, _ = _listing(resource)
     offset, size = _paging(request)
-    return _json({plural: school.lists[resource][offset : offset + size]})
+    rows = school.lists[resource]
+    ids = _ids(request)
+    if ids is not None:
+        wanted = set(ids)
+        rows = [row for row in rows if row["id"] in wanted]
+    return _json({plural: rows[offset : offset + size]})
 
 
 @router.get("/{resource}/{object_id}")
@@ -169,6 +181,19 @@ def _paging(request: Request) -> tuple[int, int]:
         _int(params.get("page-size"), "page-size", DEFAULT_PAGE_SIZE, minimum=1), MAX_PAGE_SIZE
     )
     return (number - 1) * size, size
+
+
+def _ids(request: Request) -> list[int] | None:
+    """The ids of ``filters.id.in`` (comma-separated, at most ``MAX_FILTER_IDS``), or None."""
+    text = request.query_params.get(_ID_FILTER)
+    if text is None:
+        return None
+    parts = text.split(",")
+    if not all(part.strip().isdigit() for part in parts):
+        raise ArborError(400, "Bad Request", f"{_ID_FILTER} must be ids separated by commas")
+    if len(parts) > MAX_FILTER_IDS:
+        raise ArborError(400, "Bad Request", f"{_ID_FILTER} takes at most {MAX_FILTER_IDS} ids")
+    return [int(part) for part in parts]
 
 
 def _int(text: str | None, name: str, default: int, *, minimum: int) -> int:

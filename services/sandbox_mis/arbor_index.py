@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from itertools import accumulate
@@ -403,6 +403,11 @@ class ArborSchool:
             page.append(self._record(self._slot_rows[t][k], t))
             k += 1
         return page
+
+    def records_by_id(self, ids: Iterable[int], window: tuple[int, int]) -> list[dict[str, Any]]:
+        """Return the served records among ``ids`` whose slot is in ``window``, in id order."""
+        found = (self._locate(record_id) for record_id in sorted(set(ids)))
+        return [self._record(*at) for at in found if at and window[0] <= at[1] < window[1]]
 
     def record(self, record_id: int) -> dict[str, Any] | None:
         """Return one record by id, or None when there is no such mark."""

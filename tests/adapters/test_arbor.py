@@ -303,6 +303,80 @@ def test_incremental_read_returns_a_corrected_mark(root: str, client: httpx.Clie
     assert {m.mis_mark_id for m in marks} == {str(ref_id(c["changedObject"])) for c in later}
 
 
+def counting(client: httpx.Client) -> Counter[str]:
+    """Count the client's requests by path (after ``/rest-v2/``), through its event hooks."""
+    seen: Counter[str] = Counter()
+
+    def hook(request: httpx.Request) -> None:
+        seen[request.url.path.split("/rest-v2/", 1)[-1]] += 1
+
+    client.event_hooks["request"].append(hook)
+    return seen
+
+
+def test_a_changed_day_is_read_in_id_chunks(
+    sandbox: ArborSandbox, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    school = sandbox.school(SCHOOL)
+    last_day = max(school.days).isoformat()
+    day = client.get(
+        f"{sandbox.host(SCHOOL)}/rest-v2/attendance-records",
+        params={"filters.startDatetime.from": last_day, "page-size": "1000"},
+        auth=(SCHOOL, TOKEN),
+    ).json()["attendanceRecords"]
+    day_changes = [
+        c
+        for c in changelog(sandbox.root, client, "attendance-records")
+        if c["changedObject"]["id"] in {row["id"] for row in day}
+    ]
+    before = min(c["toRevision"] for c in day_changes) - 1
+    corrected, deleted = day[0]["id"], day[1]["id"]
+    school.correct_mark(corrected, "M")
+    school.delete_mark(deleted)
+    requests = counting(client)
+    with caplog.at_level(logging.WARNING, logger="trustdata.adapters.arbor"):
+        marks, cursor = read(
+            adapter(sandbox.root, client, page_size=5),
+            Stream.ATTENDANCE,
+            Window(cursor=str(before)),
+        )
+    assert cursor == str(school.current_revision)
+    assert {m.mis_mark_id for m in marks} == {str(row["id"]) for row in day} - {str(deleted)}
+    assert len(marks) == len(day) - 1
+    assert next(m.source_code for m in marks if m.mis_mark_id == str(corrected)) == "M"
+    # Chunks of 5 ids (the page size): one list read each, not one GET per record; the chunk
+    # holding the record deleted since the changelog named it reads on to an empty page.
+    assert requests["attendance-records"] == -(-len(day) // 5) + 1
+    assert set(requests) == {
+        "attendance-marks",
+        "attendance-records/changelog",
+        "attendance-records",
+    }
+    assert [r.getMessage() for r in caplog.records] == [
+        f"arbor attendance after revision {before}: 1 records deleted and 0 changed records "
+        "no longer served; deleted marks are not reported (no stream carries them), "
+        "so they stay published"
+    ]
+
+
+def test_a_server_that_ignores_the_id_filter_is_an_error() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/changelog"):
+            change = {"changedObject": {"id": 7}, "changeType": "update", "toRevision": 9}
+            changes = [change] if request.url.params.get("page-number", "1") == "1" else []
+            return httpx.Response(200, json={"changes": changes, "currentRevision": 9})
+        if path.endswith("/attendance-marks"):
+            return httpx.Response(200, json={"attendanceMarks": []})
+        # Every record, whatever the filter says.
+        return httpx.Response(200, json={"attendanceRecords": [{"id": 1}, {"id": 7}]})
+
+    with httpx.Client(transport=httpx.MockTransport(handle)) as client:
+        source = adapter("https://arbor.test", client)
+        with pytest.raises(AdapterError, match=r"ignored filters.id.in.*clear the attendance"):
+            list(source.fetch(Stream.ATTENDANCE, Window(cursor="8")))
+
+
 def test_deletions_come_from_the_student_changelog(root: str, client: httpx.Client) -> None:
     deleted = {
         str(c["changedObject"]["id"])

@@ -349,3 +349,27 @@ def test_changes_while_serving_take_the_next_revision(dataset: Dataset) -> None:
             assert_error(c.get(change["changedObject"]["href"].removeprefix("/rest-v2/")), 404)
             with pytest.raises(KeyError, match="no ukdfe-free-school-meal-eligibilities"):
                 school.delete_object(resource, change["changedObject"]["id"])
+
+
+def test_lists_filter_on_ids(client: httpx.Client, dataset: Dataset) -> None:
+    day = dataset.school_days[3].isoformat()
+    records = fetch_all(
+        client, "attendance-records", "attendanceRecords", **{"filters.startDatetime.from": day}
+    )
+    wanted = [records[40]["id"], records[2]["id"], 999, records[2]["id"]]
+    params = {"filters.id.in": ",".join(map(str, wanted))}
+    found = client.get("attendance-records", params=params).json()["attendanceRecords"]
+    assert found == [records[2], records[40]]  # in id order, unknown ids left out
+    paged = fetch_all(
+        client, "attendance-records", "attendanceRecords", **params, **{"page-size": 1}
+    )
+    assert paged == found
+    params["filters.startDatetime.to"] = records[2]["startDatetime"]
+    assert client.get("attendance-records", params=params).json()["attendanceRecords"] == [
+        records[2]
+    ]
+    people = client.get("persons", params={"filters.id.in": "100003,100001"}).json()["persons"]
+    assert [p["id"] for p in people] == [100001, 100003]
+    assert_error(client.get("persons", params={"filters.id.in": "1,x"}), 400)
+    many = ",".join(str(n) for n in range(1001))
+    assert_error(client.get("attendance-records", params={"filters.id.in": many}), 400)
