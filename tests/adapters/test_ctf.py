@@ -21,7 +21,8 @@ from sqlalchemy import Engine, Table, func, select
 from tests.helpers import count, one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
-from trustdata.adapters.ctf import CtfAdapter, CtfOptions, _sections
+from trustdata.adapters.ctf import CtfAdapter, CtfOptions
+from trustdata.adapters.ctf_xml import read_sections
 from trustdata.domain.records import (
     AssessmentResultRecord,
     AttendanceMarkRecord,
@@ -453,7 +454,7 @@ def test_empty_folder(tmp_path: Path) -> None:
 
 def test_each_pupil_is_freed_once_read(tmp_path: Path) -> None:
     path = Ctf([Kid(n) for n in range(1, 4)]).write(tmp_path / "a.xml")
-    seen = list(_sections(path))
+    seen = list(read_sections(path))
     assert [e.tag for e in seen] == ["Header", "Pupil", "Pupil", "Pupil"]
     assert all(len(e) == 0 and not e.text for e in seen)  # cleared and detached after use
 
