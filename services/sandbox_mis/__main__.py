@@ -19,7 +19,8 @@ from sandbox_mis.faults import Faults, parse_faults
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, build or load the dataset and serve it."""
     parser = argparse.ArgumentParser(
-        prog="python -m sandbox_mis", description="Serve the Wonde-shaped sandbox MIS."
+        prog="python -m sandbox_mis",
+        description="Serve the sandbox MIS: Wonde-shaped (default) or Arbor-style.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -44,22 +45,30 @@ def main(argv: list[str] | None = None) -> None:
     if args.api == "arbor":
         _serve_arbor(args, dataset)
         return
+    try:
+        app = create_app(dataset, args.faults)
+    except ValueError as error:  # a fault scope naming the Arbor-style API's resources
+        raise SystemExit(f"--faults: {error}") from None
     print(f"Sandbox MIS at http://{args.host}:{args.port}{BASE_PATH}")
     if args.faults is not None:
         print(f"  injecting faults: {args.faults}")
     for school in dataset.schools:
         print(f"  {school.id}  {school.name:<28}  token: {school.token}")
-    uvicorn.run(create_app(dataset, args.faults), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 
 def _serve_arbor(args: argparse.Namespace, dataset: Dataset) -> None:
     """Serve the Arbor-style API: one base path per school, HTTP Basic (school id, token)."""
-    if args.faults is not None:
-        raise SystemExit("--faults applies to the Wonde-shaped API only")
+    try:
+        app = create_arbor_app(dataset, args.faults)
+    except ValueError as error:  # a fault scope naming the Wonde-shaped API's resources
+        raise SystemExit(f"--faults: {error}") from None
     print(f"Sandbox MIS (Arbor-style) at http://{args.host}:{args.port}/<school id>/rest-v2/")
+    if args.faults is not None:
+        print(f"  injecting faults: {args.faults}")
     for school in dataset.schools:
         print(f"  {school.id}  {school.name:<28}  basic auth: {school.id} / {school.token}")
-    uvicorn.run(create_arbor_app(dataset), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 
 def _faults(spec: str) -> Faults:

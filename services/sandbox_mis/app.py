@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sandbox_mis.fault_injector import FaultInjector
+from sandbox_mis.fault_injector import WONDE, FaultInjector
 from sandbox_mis.faults import Faults
 from sandbox_mis.index import SchoolIndex
 from sandbox_mis.models import Dataset
@@ -47,7 +47,8 @@ def create_app(dataset: Dataset, faults: Faults | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     if faults is not None and faults != Faults():
-        app.add_middleware(FaultInjector, faults=faults)
+        WONDE.scope(faults)  # a scope naming another API's resources fails here, not later
+        app.add_middleware(FaultInjector, faults=faults, dialect=WONDE)
     return app
 
 

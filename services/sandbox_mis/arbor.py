@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox_mis import arbor_wire as wire
 from sandbox_mis.arbor_index import ArborSchool
+from sandbox_mis.fault_injector import ARBOR, FaultInjector
+from sandbox_mis.faults import Faults
 from sandbox_mis.models import Dataset
 
 #: Page size when the client does not ask for one, and the largest the server returns.
@@ -62,8 +64,12 @@ LISTINGS: dict[str, tuple[str, str]] = {
 }
 
 
-def create_arbor_app(dataset: Dataset) -> FastAPI:
-    """Return the ASGI app serving ``dataset`` the Arbor way, every school under its id."""
+def create_arbor_app(dataset: Dataset, faults: Faults | None = None) -> FastAPI:
+    """Return the ASGI app serving ``dataset`` the Arbor way, every school under its id,
+    injecting ``faults`` into its lists and changelogs if given (see :mod:`sandbox_mis.faults`).
+
+    Each app counts its own requests, so two apps with the same faults fail the same way.
+    """
     app = FastAPI(title="trustdata sandbox MIS (Arbor-style)", version="1.0")
     app.state.arbor = {
         school.id: ArborSchool(school, dataset.school_days, position, dataset.start_year)
@@ -73,6 +79,9 @@ def create_arbor_app(dataset: Dataset) -> FastAPI:
     app.add_exception_handler(ArborError, _arbor_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    if faults is not None and faults != Faults():
+        ARBOR.scope(faults)  # a scope naming Wonde's resources fails here, not on a request
+        app.add_middleware(FaultInjector, faults=faults, dialect=ARBOR)
     return app
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from sandbox_mis.arbor import create_arbor_app
 from sandbox_mis.arbor_index import ArborSchool
+from sandbox_mis.faults import Faults
 from sandbox_mis.models import Dataset
 from sandbox_mis.testing import running_app
 
@@ -36,20 +37,23 @@ class ArborSandbox:
 
 
 @contextmanager
-def serving_arbor(dataset: Dataset) -> Iterator[ArborSandbox]:
-    """Serve ``dataset`` Arbor-style on a free port of 127.0.0.1; yield the running sandbox."""
-    app = create_arbor_app(dataset)
+def serving_arbor(dataset: Dataset, faults: Faults | None = None) -> Iterator[ArborSandbox]:
+    """Serve ``dataset`` Arbor-style on a free port of 127.0.0.1; yield the running sandbox.
+
+    ``faults`` are injected from the first request (see :mod:`sandbox_mis.faults`).
+    """
+    app = create_arbor_app(dataset, faults)
     with running_app(app) as root:
         yield ArborSandbox(root, app)
 
 
 @contextmanager
-def running_arbor(dataset: Dataset) -> Iterator[str]:
+def running_arbor(dataset: Dataset, faults: Faults | None = None) -> Iterator[str]:
     """Serve ``dataset`` Arbor-style on a free port of 127.0.0.1; yield the root URL.
 
     A school's base URL (its "host") is the root URL plus ``/{school_id}``; its resources are
     under ``/{school_id}/rest-v2/``. The server accepts connections when the block starts and
-    is stopped when it ends.
+    is stopped when it ends; ``faults`` are injected from the first request.
     """
-    with serving_arbor(dataset) as sandbox:
+    with serving_arbor(dataset, faults) as sandbox:
         yield sandbox.root

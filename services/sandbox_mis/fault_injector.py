@@ -1,9 +1,12 @@
 """ASGI middleware that injects :class:`~sandbox_mis.faults.Faults` into the sandbox's answers.
 
 It sits in front of the routes so the API itself stays fault-free: it answers 429 and 5xx
-itself, delays, rewrites the ``page`` a route sees (repeated pages) and cuts bodies short. Its
+itself, delays, rewrites the page a route sees (repeated pages) and cuts bodies short. Its
 counters belong to one app instance and are guarded by a lock, so the faults a client meets
 depend only on the order of its requests.
+
+The same faults serve both of the sandbox's APIs; a :class:`Dialect` says how each one names
+its resources and pages and what its error bodies look like (:data:`WONDE`, :data:`ARBOR`).
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox_mis.faults import LIST_RESOURCES, SCHOOL_RESOURCE, Faults
+from sandbox_mis import arbor_wire
+from sandbox_mis.faults import ARBOR_RESOURCES, LIST_RESOURCES, SCHOOL_RESOURCE, Faults
 
 _SCHOOLS_PREFIX = "/v1.0/schools/"
 _DESCRIPTIONS = {
@@ -26,29 +32,115 @@ _DESCRIPTIONS = {
     502: ("bad_gateway", "The upstream MIS did not answer (injected by the sandbox)."),
     503: ("unavailable", "The service is temporarily unavailable (injected by the sandbox)."),
 }
+_REASONS = {
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one of the sandbox's APIs names resources and pages, and shapes an error body.
+
+    ``resource`` maps a path to the resource name ``Faults.resources`` uses (None: never
+    faulted); ``paged`` are its default scope; ``unpaged`` are names that may be put in scope
+    but have no pages; ``pagination`` says whether bodies carry Wonde's ``meta.pagination``,
+    which a repeated page must rewrite.
+    """
+
+    name: str
+    resource: Callable[[str], str | None]
+    paged: frozenset[str]
+    unpaged: frozenset[str]
+    page_param: str
+    error_body: Callable[[int], dict[str, Any]]
+    pagination: bool
+
+    def scope(self, faults: Faults) -> frozenset[str]:
+        """The resources ``faults`` apply to in this API; ValueError for names it lacks."""
+        if faults.resources is None:
+            return self.paged
+        unknown = faults.resources - self.paged - self.unpaged
+        if unknown:
+            raise ValueError(
+                f"fault scope {sorted(unknown)} names no resource of the {self.name} API "
+                f"(known: {', '.join(sorted(self.paged | self.unpaged))})"
+            )
+        return faults.resources
+
+
+def _wonde_resource(path: str) -> str | None:
+    """The resource a Wonde path names (``"school"`` for the school itself), or None."""
+    if not path.startswith(_SCHOOLS_PREFIX):
+        return None
+    _, _, rest = path[len(_SCHOOLS_PREFIX) :].partition("/")
+    rest = rest.strip("/")
+    if not rest:
+        return SCHOOL_RESOURCE
+    return rest if rest in LIST_RESOURCES else None
+
+
+def _wonde_error(status: int) -> dict[str, Any]:
+    error, description = _DESCRIPTIONS[status]
+    return {"error": error, "error_description": description}
+
+
+def _arbor_resource(path: str) -> str | None:
+    """The list or changelog an Arbor path names (``students``, ``students/changelog``)."""
+    _, prefix, rest = path.partition(arbor_wire.REST_PREFIX + "/")
+    rest = rest.strip("/")
+    return rest if prefix and rest in ARBOR_RESOURCES else None
+
+
+def _arbor_error(status: int) -> dict[str, Any]:
+    return arbor_wire.error(status, _REASONS[status], _DESCRIPTIONS[status][1])
+
+
+WONDE = Dialect(
+    "Wonde-shaped",
+    _wonde_resource,
+    LIST_RESOURCES,
+    frozenset({SCHOOL_RESOURCE}),
+    "page",
+    _wonde_error,
+    pagination=True,
+)
+ARBOR = Dialect(
+    "Arbor-style",
+    _arbor_resource,
+    ARBOR_RESOURCES,
+    frozenset(),
+    "page-number",
+    _arbor_error,
+    pagination=False,
+)
 
 
 class FaultInjector:
-    """Inject ``faults`` into requests for the resources they name."""
+    """Inject ``faults`` into requests for the resources they name, in ``dialect``'s API."""
 
-    def __init__(self, app: ASGIApp, faults: Faults) -> None:
+    def __init__(self, app: ASGIApp, faults: Faults, dialect: Dialect = WONDE) -> None:
         self.app = app
         self.faults = faults
+        self.dialect = dialect
+        self.scope = dialect.scope(faults)
         self._lock = threading.Lock()
         self._requests = 0
         self._faulted_once: set[tuple[str, str]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request, with whatever fault its position calls for."""
-        resource = _resource(scope) if scope["type"] == "http" else None
-        if resource is None or resource not in self.faults.resources:
+        resource = self.dialect.resource(scope["path"]) if scope["type"] == "http" else None
+        if resource is None or resource not in self.scope:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        page = _page(request) if resource != SCHOOL_RESOURCE else None
+        page = self._page(request) if resource in self.dialect.paged else None
         status, slow, truncate = self._decide(request, page)
         if status is not None:
-            await _error(status, self.faults.retry_after)(scope, receive, send)
+            await self._error(status)(scope, receive, send)
             return
         if slow:
             await asyncio.sleep(self.faults.slow_seconds)
@@ -60,15 +152,21 @@ class FaultInjector:
             return
         inner = scope
         if page is not None and reshaped:
-            query = request.url.include_query_params(page=self.faults.data_page(page)).query
+            served = {self.dialect.page_param: self.faults.data_page(page)}
+            query = request.url.include_query_params(**served).query
             inner = {**scope, "query_string": query.encode("latin-1")}
         start, body = await _capture(self.app, inner, receive)
         if start.get("status") == 200:
-            if page is not None and reshaped:
+            if page is not None and reshaped and self.dialect.pagination:
                 body = self._repaginate(body, request, page)
             if truncate:
                 body = body[: len(body) // 2]
         await _replay(send, start, body)
+
+    def _page(self, request: Request) -> int | None:
+        """The page asked for; None for a malformed one, which the route answers with a 400."""
+        text = request.query_params.get(self.dialect.page_param, "1")
+        return int(text) if text.isdigit() and int(text) >= 1 else None
 
     def _decide(self, request: Request, page: int | None) -> tuple[int | None, bool, bool]:
         """Count the request; return (status to inject, be slow, truncate)."""
@@ -107,30 +205,10 @@ class FaultInjector:
         )
         return json.dumps(document, separators=(",", ":")).encode()
 
-
-def _resource(scope: Scope) -> str | None:
-    """Return the resource a path names (``"school"`` for the school itself), or None."""
-    path: str = scope["path"]
-    if not path.startswith(_SCHOOLS_PREFIX):
-        return None
-    _, _, rest = path[len(_SCHOOLS_PREFIX) :].partition("/")
-    rest = rest.strip("/")
-    if not rest:
-        return SCHOOL_RESOURCE
-    return rest if rest in LIST_RESOURCES else None
-
-
-def _page(request: Request) -> int | None:
-    """The page asked for; None for a malformed one, which the route answers with a 400."""
-    text = request.query_params.get("page", "1")
-    return int(text) if text.isdigit() and int(text) >= 1 else None
-
-
-def _error(status: int, retry_after: int) -> Response:
-    error, description = _DESCRIPTIONS[status]
-    headers = {"Retry-After": str(retry_after)} if status == 429 else None
-    content = json.dumps({"error": error, "error_description": description})
-    return Response(content, status_code=status, headers=headers, media_type="application/json")
+    def _error(self, status: int) -> Response:
+        headers = {"Retry-After": str(self.faults.retry_after)} if status == 429 else None
+        content = json.dumps(self.dialect.error_body(status))
+        return Response(content, status_code=status, headers=headers, media_type="application/json")
 
 
 async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:

@@ -8,17 +8,32 @@ spec documented in the README, e.g.::
 
 Everything is counted, never random, so a test sees the same faults on every run. Request
 numbers count the requests to faulted resources of one app instance, from 1; page numbers are
-the ``page`` the client asked for.
+the page the client asked for (``page`` in the Wonde-shaped API, ``page-number`` in the
+Arbor-style one). The same faults apply to either API; :mod:`sandbox_mis.fault_injector` knows
+how each names its resources, pages and errors.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-#: The list resources (paths under ``/schools/{id}/``) faults apply to by default.
+from sandbox_mis.arbor_objects import ENTITY_TYPES
+
+#: The Wonde-shaped API's list resources (paths under ``/schools/{id}/``): its default scope.
 LIST_RESOURCES = frozenset(
     {"students", "students-leaver", "attendance/session", "attendance-codes", "deletions"}
+)
+#: The Arbor-style API's paged resources (paths under ``/{school_id}/rest-v2/``), its default
+#: scope: every list and every changelog. Single objects (``students/16``) are never faulted.
+ARBOR_RESOURCES = frozenset(
+    {
+        "students",
+        "attendance-records",
+        "attendance-marks",
+        *ENTITY_TYPES,
+        *(f"{feed}/changelog" for feed in ("students", "attendance-records", *ENTITY_TYPES)),
+    }
 )
 #: The name standing for the school object itself (``/schools/{id}``) in ``Faults.resources``.
 SCHOOL_RESOURCE = "school"
@@ -42,7 +57,9 @@ class Faults:
       first one for its URL (so a retry succeeds by default).
     - ``repeat_pages``: page n+1 serves page n's data again, later pages shift by one and
       ``next`` keeps advancing, so a client sees duplicates but loses nothing.
-    - ``resources``: where faults apply; add ``"school"`` to include ``/schools/{id}``.
+    - ``resources``: where faults apply; None: every paged resource of the API served
+      (:data:`LIST_RESOURCES` or :data:`ARBOR_RESOURCES`). In the Wonde-shaped API, add
+      ``"school"`` to include ``/schools/{id}``.
     """
 
     rate_limit_every: int = 0
@@ -57,7 +74,7 @@ class Faults:
     truncate_pages: frozenset[int] = frozenset()
     truncate_always: bool = False
     repeat_pages: frozenset[int] = frozenset()
-    resources: frozenset[str] = field(default=LIST_RESOURCES)
+    resources: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         counts = (self.rate_limit_every, self.storm_length, self.retry_after, self.error_every)
@@ -68,7 +85,8 @@ class Faults:
         pages = self.slow_pages | self.truncate_pages | self.repeat_pages
         if any(page < 1 for page in pages):
             raise ValueError("page numbers start at 1")
-        unknown = self.resources - LIST_RESOURCES - {SCHOOL_RESOURCE}
+        unknown = (self.resources or frozenset()) - LIST_RESOURCES - ARBOR_RESOURCES
+        unknown -= {SCHOOL_RESOURCE}
         if unknown:
             raise ValueError(f"unknown resources {sorted(unknown)}")
 
@@ -106,7 +124,8 @@ def parse_faults(spec: str) -> Faults:
     - ``slow:pages=P,seconds=S,always=0|1``
     - ``truncate:pages=P,always=0|1``
     - ``repeat:pages=P``
-    - ``scope:resources=students+attendance/session+school``
+    - ``scope:resources=students+attendance/session+school`` (Arbor: e.g.
+      ``students+attendance-records/changelog``)
 
     Raises ValueError naming the clause and the problem.
     """

@@ -1,4 +1,5 @@
-"""Fault injection in the sandbox MIS: the spec, and each fault through a real server."""
+"""Fault injection in the sandbox MIS: the spec, and each fault through a real server, in the
+Wonde-shaped API and then the Arbor-style one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import httpx
 import pytest
 
 from sandbox_mis.__main__ import main
+from sandbox_mis.app import create_app
+from sandbox_mis.arbor_testing import running_arbor
 from sandbox_mis.dataset import DEMO_TOKEN, Dataset, generate
 from sandbox_mis.faults import Faults, parse_faults
 from sandbox_mis.testing import running_sandbox
@@ -200,3 +203,110 @@ def test_repeating_the_last_page_adds_a_page(dataset: Dataset) -> None:
         bodies = pages(client, 1000, f"/schools/{SCHOOL}/students")
     assert len(bodies) == 2 and bodies[0]["data"] == bodies[1]["data"]
     assert bodies[1]["meta"]["pagination"]["more"] is False
+
+
+# --- the Arbor-style API --------------------------------------------------------------------
+
+ARBOR_RECORDS = "attendance-records"
+
+
+@contextmanager
+def arbor(dataset: Dataset, faults: Faults | None) -> Iterator[httpx.Client]:
+    with (
+        running_arbor(dataset, faults) as root,
+        httpx.Client(base_url=f"{root}/{SCHOOL}/rest-v2", auth=(SCHOOL, DEMO_TOKEN)) as client,
+    ):
+        yield client
+
+
+def arbor_pages(client: httpx.Client, path: str, size: int) -> list[list[dict[str, Any]]]:
+    """Every page until an empty one, as an Arbor client reads."""
+    bodies = []
+    for number in range(1, 1000):
+        rows = (
+            client.get(path, params={"page-size": size, "page-number": number})
+            .raise_for_status()
+            .json()
+        )
+        page = next(iter(rows.values()))
+        if not page:
+            return bodies
+        bodies.append(page)
+    raise AssertionError("paging never reached an empty page")
+
+
+def test_arbor_errors_have_the_arbor_shape_and_retry_after(dataset: Dataset) -> None:
+    with arbor(dataset, Faults(rate_limit_every=2, error_every=3, retry_after=4)) as client:
+        responses = [client.get(ARBOR_RECORDS) for _ in range(4)]
+    assert [r.status_code for r in responses] == [200, 429, 500, 429]
+    assert responses[1].headers["Retry-After"] == "4"
+    assert responses[1].json()["response"]["code"] == 429
+    assert responses[2].json()["response"]["reason"] == "Internal Server Error"
+    assert responses[2].json()["response"]["errors"][0]["message"]
+
+
+def test_arbor_scope_is_lists_and_changelogs(dataset: Dataset) -> None:
+    with arbor(dataset, Faults(rate_limit_every=1)) as client:
+        record = client.get(f"{ARBOR_RECORDS}/changelog")
+        assert record.status_code == 429
+        assert client.get("students").status_code == 429
+        assert client.get("persons").status_code == 429
+        # Single objects are never faulted.
+        assert client.get("students/1").status_code == 200
+    only = Faults(rate_limit_every=1, resources=frozenset({"students/changelog"}))
+    with arbor(dataset, only) as client:
+        assert client.get("students/changelog").status_code == 429
+        assert client.get("students").status_code == 200
+
+
+def test_a_scope_from_the_other_api_is_refused(dataset: Dataset) -> None:
+    with (
+        pytest.raises(ValueError, match=r"\['attendance/session'\] names no resource of the Arbor"),
+        running_arbor(dataset, Faults(resources=frozenset({"attendance/session"}))),
+    ):
+        pass
+    with pytest.raises(ValueError, match="names no resource of the Wonde"):
+        create_app(dataset, Faults(rate_limit_every=1, resources=frozenset({ARBOR_RECORDS})))
+
+
+def test_cli_refuses_a_scope_from_the_other_api() -> None:
+    with pytest.raises(SystemExit, match=r"--faults: fault scope .* Arbor-style API"):
+        main(["--api", "arbor", "--scale", "0.01", "--faults", "scope:resources=deletions"])
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_arbor_truncated_page(dataset: Dataset, always: bool) -> None:
+    faults = Faults(truncate_pages=frozenset({2}), truncate_always=always)
+    with arbor(dataset, faults) as client:
+        params = {"page-size": 5, "page-number": 2}
+        first, again = (client.get(ARBOR_RECORDS, params=params) for _ in range(2))
+    assert first.status_code == 200
+    with pytest.raises(ValueError):
+        first.json()
+    if always:
+        with pytest.raises(ValueError):
+            again.json()
+    else:
+        assert len(again.json()["attendanceRecords"]) == 5
+
+
+def test_arbor_slow_page_first_time_only(dataset: Dataset) -> None:
+    faults = Faults(slow_pages=frozenset({2}), slow_seconds=0.3)
+    with arbor(dataset, faults) as client:
+        took = []
+        for page in (1, 2, 2):
+            started = time.monotonic()
+            client.get(ARBOR_RECORDS, params={"page-number": page}).raise_for_status()
+            took.append(time.monotonic() - started)
+    assert took[1] >= 0.3
+    assert took[0] < 0.3 and took[2] < 0.3
+
+
+def test_arbor_repeated_page_duplicates_and_loses_nothing(dataset: Dataset) -> None:
+    with arbor(dataset, None) as client:
+        clean = arbor_pages(client, "students/changelog", 3)
+    with arbor(dataset, Faults(repeat_pages=frozenset({2}))) as client:
+        repeated = arbor_pages(client, "students/changelog", 3)
+    assert len(repeated) == len(clean) + 1
+    assert repeated[2] == repeated[1] == clean[1]
+    assert repeated[:2] + repeated[3:] == clean
