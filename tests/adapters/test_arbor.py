@@ -7,6 +7,7 @@ their own sandbox, so the module's shared one keeps its history.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
@@ -33,7 +34,13 @@ from trustdata.domain.records import (
     PupilRecord,
 )
 from trustdata.domain.upn import is_valid_upn, make_upn
-from trustdata.warehouse.tables import attendance_marks, characteristic_periods, enrolments, pupils
+from trustdata.warehouse.tables import (
+    attendance_marks,
+    attendance_marks_superseded,
+    characteristic_periods,
+    enrolments,
+    pupils,
+)
 
 SCHOOL = "A1000000001"
 TOKEN = "sandbox-demo-token"
@@ -487,3 +494,63 @@ def test_a_deleted_fsm_period_is_withdrawn_downstream(
             )
         ).all()
     assert withdrawn == [(str(entered_in_error["student"]["id"]), "fsm")]
+
+
+def an_n_mark(sandbox: ArborSandbox, client: httpx.Client) -> dict[str, Any]:
+    """A record the register took as N (no reason yet), as the sandbox serves it now."""
+    school = sandbox.school(SCHOOL)
+    n_mark = next(row["id"] for row in school.lists["attendance-marks"] if row["code"] == "N")
+    page, number = [1], 1
+    while page:
+        page = client.get(
+            f"{sandbox.host(SCHOOL)}/rest-v2/attendance-records",
+            params={"page-size": "1000", "page-number": str(number)},
+            auth=(SCHOOL, TOKEN),
+        ).json()["attendanceRecords"]
+        found = [row for row in page if row["attendanceMark"]["id"] == n_mark]
+        if found:
+            return found[-1]
+        number += 1
+    raise AssertionError("the sandbox school has no N mark")
+
+
+def test_a_correction_after_a_full_read_reaches_the_warehouse(
+    tmp_path: Path,
+    sandbox: ArborSandbox,
+    client: httpx.Client,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record = an_n_mark(sandbox, client)
+    record_id = str(record["id"])
+    monkeypatch.setenv("TD_ARBOR_TOKEN", TOKEN)
+    config = arbor_trust_config(tmp_path, sandbox.root)
+    orchestration.prepare_warehouse(config_path=str(config))
+    sync(config, "pupils")
+    full = sync(config, "attendance")
+    stored = select(attendance_marks.c.code, attendance_marks.c.source_code).where(
+        attendance_marks.c.mis_mark_id == record_id
+    )
+    with engine.connect() as conn:
+        assert conn.execute(stored).one() == ("N", "N")
+
+    # The register is corrected in the MIS: the changelog names the record as updated.
+    revision = sandbox.school(SCHOOL).correct_mark(record["id"], "I")
+    marks, cursor = read(
+        adapter(sandbox.root, client), Stream.ATTENDANCE, Window(cursor=full["cursor"])
+    )
+    assert [(m.mis_mark_id, m.source_code) for m in marks] == [(record_id, "I")]
+    assert cursor == str(revision)
+
+    again = sync(config, "attendance")
+    assert (again["rows_landed"], again["rows_published"], again["cursor"]) == (1, 1, str(revision))
+    superseded = select(
+        attendance_marks_superseded.c.code,
+        attendance_marks_superseded.c.source_code,
+        attendance_marks_superseded.c.superseded_by_batch_id,
+    ).where(attendance_marks_superseded.c.mis_mark_id == record_id)
+    with engine.connect() as conn:
+        assert conn.execute(stored).one() == ("I", "I")
+        assert [tuple(row) for row in conn.execute(superseded)] == [
+            ("N", "N", uuid.UUID(again["batch_id"]))
+        ]

@@ -373,3 +373,48 @@ def test_lists_filter_on_ids(client: httpx.Client, dataset: Dataset) -> None:
     assert_error(client.get("persons", params={"filters.id.in": "1,x"}), 400)
     many = ",".join(str(n) for n in range(1001))
     assert_error(client.get("attendance-records", params={"filters.id.in": many}), 400)
+
+
+def test_a_mark_corrected_then_deleted_while_serving(dataset: Dataset) -> None:
+    with serving_arbor(dataset) as sandbox:
+        school = sandbox.school(SCHOOL)
+        host = sandbox.host(SCHOOL)
+        with httpx.Client(base_url=f"{host}/rest-v2", auth=(SCHOOL, DEMO_TOKEN)) as c:
+            codes = {
+                m["id"]: m["code"] for m in c.get("attendance-marks").json()["attendanceMarks"]
+            }
+            day = dataset.school_days[5].isoformat()
+            params = {"filters.startDatetime.from": day, "filters.startDatetime.to": day}
+            records = fetch_all(c, "attendance-records", "attendanceRecords", **params)
+            record = records[0]
+            path = f"attendance-records/{record['id']}"
+            before = school.current_revision
+            with pytest.raises(ValueError, match="not a 2024 national register code"):
+                school.correct_mark(record["id"], "H")
+            with pytest.raises(KeyError, match="no attendance record"):
+                school.correct_mark(1, "I")
+
+            fixed = school.correct_mark(record["id"], "M")
+            served = c.get(path).json()["attendanceRecord"]
+            assert codes[served["attendanceMark"]["id"]] == "M"
+            assert served["revisionId"] == fixed == before + 1
+            gone = school.delete_mark(record["id"])
+            assert_error(c.get(path), 404)
+            assert fetch_all(c, "attendance-records", "attendanceRecords", **params) == records[1:]
+            ref = {"entityType": "AttendanceRecord", "href": f"/rest-v2/{path}", "id": record["id"]}
+            assert changelog(c, "attendance-records", **{"from-revision": before}) == [
+                {
+                    "changedObject": ref,
+                    "changeType": "update",
+                    "fromRevision": record["revisionId"],
+                    "toRevision": fixed,
+                },
+                {
+                    "changedObject": ref,
+                    "changeType": "delete",
+                    "fromRevision": fixed,
+                    "toRevision": gone,
+                },
+            ]
+            with pytest.raises(KeyError, match="no attendance record"):
+                school.delete_mark(record["id"])
