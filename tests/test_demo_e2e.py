@@ -88,8 +88,10 @@ def test_demo_runs_twice_with_the_same_numbers(tmp_path: Path) -> None:
         ).scalar_one()
     engine.dispose()
     del server
-    # Two runs of three streams (pupils, attendance, deletions), every batch published.
-    assert [r.status for r in runs] == ["published"] * 6
+    # Two runs of the four streams Wonde serves (pupils, enrolments, attendance, deletions),
+    # every batch published.
+    assert [r.status for r in runs] == ["published"] * 8
+    assert [r.rows_published for r in runs if r.stream == "enrolments"][1] == 0
     # The second run re-read the look-back window and changed nothing.
     assert [r.rows_published for r in runs if r.stream == "attendance"][1] == 0
     assert keys

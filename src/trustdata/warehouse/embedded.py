@@ -8,6 +8,7 @@ connect through the socket path handed to them in ``TRUSTDATA_WAREHOUSE_URL``.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,43 @@ from psycopg import sql
 log = logging.getLogger(__name__)
 
 
+def _settle_previous_server(pgdata: Path, timeout: float = 30.0) -> None:
+    """Wait for a server that is starting or stopping; clear the lock file of a dead one.
+
+    A command run right after another may find the previous server still shutting down, and
+    pgserver would then join a server that is about to go. A server that exited without
+    removing ``postmaster.pid`` (killed, or a zombie its parent has not reaped yet) would make
+    PostgreSQL refuse to start, so its lock file is removed: its shared memory is gone.
+    """
+    import psutil
+
+    lock = pgdata / "postmaster.pid"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            lines = lock.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        if not lines or not lines[0].strip().isdigit():
+            return  # being written: PostgreSQL and pgserver handle it from here
+        try:
+            alive = psutil.Process(int(lines[0])).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            alive = False
+        if not alive:
+            log.warning(
+                "embedded PostgreSQL under %s exited without cleaning up; restarting", pgdata
+            )
+            lock.unlink(missing_ok=True)
+            return
+        if len(lines) > 7 and lines[7].strip() == "ready":
+            return  # running: join it
+        time.sleep(0.2)
+
+
 def start_embedded(data_dir: Path) -> Any:
     """Start (or join) the embedded server under ``data_dir/pg`` and return its handle."""
+    _settle_previous_server(data_dir / "pg")
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); harmless here.
         warnings.simplefilter("ignore")
