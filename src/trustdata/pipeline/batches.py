@@ -38,11 +38,13 @@ class Batch:
     updated_after: datetime | None
     source: str | None
     cursor_after: str | None
+    cursor_before: str | None = None
 
     @property
     def is_full(self) -> bool:
-        """True for a full extract (no ``updated_after``): it must hold the whole roll."""
-        return self.updated_after is None
+        """True for a full extract (neither ``updated_after`` nor a change-log cursor to read
+        after): it must hold the whole roll."""
+        return self.updated_after is None and self.cursor_before is None
 
 
 def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
@@ -57,6 +59,7 @@ def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> B
         batches.c.updated_after,
         batches.c.source,
         batches.c.cursor_after,
+        batches.c.cursor_before,
     ).where(batches.c.batch_id == batch_id)
     row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:
