@@ -24,6 +24,7 @@ from sandbox_mis.dataset import generate
 from tests.helpers import count, one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.arbor import ArborAdapter, ArborOptions, ref_id
+from trustdata.adapters.arbor_records import ArborPupil
 from trustdata.adapters.base import CHARACTERISTICS, AdapterError, Page, Stream, Window
 from trustdata.domain.codes import national_code_table
 from trustdata.domain.records import (
@@ -553,3 +554,23 @@ def test_a_correction_after_a_full_read_reaches_the_warehouse(
         assert [tuple(row) for row in conn.execute(superseded)] == [
             ("N", "N", uuid.UUID(again["batch_id"]))
         ]
+
+
+@pytest.mark.parametrize(
+    ("status", "start", "end", "day", "expected"),
+    [
+        # A care spell that simply ended (the child went home) is not PLAC.
+        ("IN_CARE", "2020-01-06", "2021-03-01", date(2025, 9, 1), (False, False)),
+        ("IN_CARE", "2020-01-06", None, date(2025, 9, 1), (True, False)),
+        # Left care by adoption or an order: PLAC from its start, whatever its end date.
+        ("PREVIOUSLY_LOOKED_AFTER", "2021-03-02", "2022-01-01", date(2025, 9, 1), (False, True)),
+        ("ADOPTED_FROM_CARE", "2021-03-02", None, date(2025, 9, 1), (False, True)),
+        ("SPECIAL_GUARDIANSHIP_ORDER", "2026-01-05", None, date(2025, 9, 1), (False, False)),
+    ],
+)
+def test_previously_looked_after_is_the_dfe_meaning(
+    status: str, start: str, end: str | None, day: date, expected: tuple[bool, bool]
+) -> None:
+    pupil = ArborPupil(student={"id": 1})
+    pupil.care.append({"careStatus": status, "startDate": start, "endDate": end})
+    assert pupil.care_flags(day) == expected

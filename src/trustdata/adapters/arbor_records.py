@@ -27,9 +27,11 @@ from trustdata.domain.records import (
 )
 
 _GENDERS = {"MALE": "M", "M": "M", "FEMALE": "F", "F": "F"}
-#: ``careStatus`` values read as "in care"; statuses naming a past or post-care state are PLAC.
+#: ``careStatus`` read as "in care"; statuses naming a past or post-care state, or the orders
+#: that end care for PLAC (adoption, special guardianship, child arrangements or residence),
+#: are PLAC. Arbor's exact status names are [unknown], so any status containing a marker counts.
 _IN_CARE = "IN_CARE"
-_PLAC_MARKERS = ("PREVIOUSLY", "POST")
+_PLAC_MARKERS = ("PREVIOUSLY", "POST", "ADOPT", "GUARDIAN", "CHILD_ARRANGEMENT", "RESIDENCE")
 
 
 def ref_id(value: Any) -> str | None:
@@ -106,14 +108,21 @@ class ArborPupil:
         return fsm_flags(periods, as_at)
 
     def care_flags(self, as_at: date) -> tuple[bool, bool]:
-        """(in care on ``as_at``, previously looked after) from the care status assignments."""
+        """(in care on ``as_at``, previously looked after by ``as_at``) from the care records.
+
+        PLAC is the DfE's "previously looked after": left care through adoption, a special
+        guardianship or a child arrangements order. A care spell that simply ended (the child
+        went home) is neither, so only a previously-looked-after status counts, from its start
+        date on, whatever its end date (the status lasts).
+        """
         in_care = previously = False
         for row in self.care:
-            status = str(row.get("careStatus") or "").upper()
-            if status == _IN_CARE and _open_on(row, as_at, "startDate", "endDate"):
+            characteristic = care_characteristic(row.get("careStatus"))
+            if characteristic == "cla" and _open_on(row, as_at, "startDate", "endDate"):
                 in_care = True
-            elif status == _IN_CARE or any(marker in status for marker in _PLAC_MARKERS):
-                previously = True
+            elif characteristic == "plac":
+                start = parse_day(row.get("startDate"))
+                previously = previously or start is None or start <= as_at
         return in_care, previously
 
     def record(self, mis_id: str, as_at: date) -> PupilRecord:
