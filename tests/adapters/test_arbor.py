@@ -362,8 +362,7 @@ def test_a_changed_day_is_read_in_id_chunks(
     }
     assert [r.getMessage() for r in caplog.records] == [
         f"arbor attendance after revision {before}: 1 records deleted and 0 changed records "
-        "no longer served; deleted marks are not reported (no stream carries them), "
-        "so they stay published"
+        "no longer served; the deletions stream removes deleted marks"
     ]
 
 
@@ -554,6 +553,48 @@ def test_a_correction_after_a_full_read_reaches_the_warehouse(
         assert [tuple(row) for row in conn.execute(superseded)] == [
             ("N", "N", uuid.UUID(again["batch_id"]))
         ]
+
+
+def test_a_mark_deleted_in_arbor_leaves_the_published_marks(
+    tmp_path: Path,
+    sandbox: ArborSandbox,
+    client: httpx.Client,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record = an_n_mark(sandbox, client)
+    record_id = str(record["id"])
+    monkeypatch.setenv("TD_ARBOR_TOKEN", TOKEN)
+    config = arbor_trust_config(tmp_path, sandbox.root)
+    orchestration.prepare_warehouse(config_path=str(config))
+    sync(config, "pupils")
+    sync(config, "attendance")
+    first = sync(config, "deletions")
+    marks = count(engine, attendance_marks)
+
+    # The mark was taken in error and deleted in the MIS.
+    sandbox.school(SCHOOL).delete_mark(record["id"])
+    records, _ = read(
+        adapter(sandbox.root, client), Stream.DELETIONS, Window(cursor=first["cursor"])
+    )
+    assert records == [DeletionRecord("attendance_mark", record_id, None)]
+    done = sync(config, "deletions")
+    assert done["rows_published"] == 2  # the deletion recorded, the mark moved
+    assert count(engine, attendance_marks) == marks - 1
+    kept = select(
+        attendance_marks_superseded.c.code, attendance_marks_superseded.c.superseded_by_batch_id
+    )
+    with engine.connect() as conn:
+        assert [
+            tuple(r)
+            for r in conn.execute(
+                kept.where(attendance_marks_superseded.c.mis_mark_id == record_id)
+            )
+        ] == [("N", uuid.UUID(done["batch_id"]))]
+    # Re-running changes nothing, and the look-back re-read does not bring the mark back.
+    assert sync(config, "deletions")["rows_published"] == 0
+    sync(config, "attendance")
+    assert count(engine, attendance_marks) == marks - 1
 
 
 @pytest.mark.parametrize(

@@ -28,9 +28,10 @@ Streams:
   with a cursor, the records the changelog names as created or updated, read by id in chunks
   of up to ``ID_CHUNK`` (and ``ID_CHUNK_CHARS`` characters of ids) with the list filter
   ``attendance-records?filters.id.in=1,2,3``: one request per chunk instead of one per
-  record. Deleted records are counted in a log line and otherwise not reported: no stream
-  carries deleted marks, so a mark deleted in Arbor stays published.
-- deletions: the ``students`` changelog's ``delete`` changes, as pupil deletions.
+  record. Deleted records are counted in a log line here; the deletions stream carries them.
+- deletions: the ``students`` changelog's ``delete`` changes, as pupil deletions, and the
+  ``attendance-records`` changelog's, as mark deletions (the pipeline moves a deleted mark
+  out of the published marks, keeping it in ``raw.attendance_marks_superseded``).
 
 With a cursor, pupils, enrolments and characteristics first read page one of the changelog of
 each resource they are built from (a new FSM period is its own object: it changes no student)
@@ -88,7 +89,12 @@ from trustdata.adapters.base import (
     Window,
 )
 from trustdata.adapters.rest import RestAdapter, RestOptions
-from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord
+from trustdata.domain.records import (
+    MARK_OBJECT,
+    PUPIL_OBJECT,
+    AttendanceMarkRecord,
+    DeletionRecord,
+)
 
 __all__ = ["ArborAdapter", "ArborOptions", "mark_record", "ref_id"]
 
@@ -368,8 +374,7 @@ class ArborAdapter(RestAdapter[ArborOptions]):
         if deleted or missing:
             log.warning(
                 "arbor attendance after revision %d: %d records deleted and %d changed records "
-                "no longer served; deleted marks are not reported (no stream carries them), "
-                "so they stay published",
+                "no longer served; the deletions stream removes deleted marks",
                 after,
                 len(deleted),
                 len(missing - deleted),
@@ -422,14 +427,28 @@ class ArborAdapter(RestAdapter[ArborOptions]):
     # -- deletions ------------------------------------------------------------------------
 
     def _fetch_deletions(self, window: Window) -> Iterator[Page]:
-        log_ = self._changelog("students", self._after(window))
-        cursor = str(log_.current)
-        yield from self._paged(list(_deletions(log_.changes)), cursor)
+        """Deleted students (pupil deletions) and deleted attendance records (mark deletions).
+
+        Revisions number the school's changes as a whole, so both changelogs are read after
+        the same revision; the cursor is the lower of their current revisions (a change seen
+        twice is applied twice, harmlessly; one never seen would be lost).
+        """
+        after = self._after(window)
+        records: list[Record] = []
+        currents: list[int] = []
+        for resource, object_type in (
+            ("students", PUPIL_OBJECT),
+            ("attendance-records", MARK_OBJECT),
+        ):
+            log_ = self._changelog(resource, after)
+            currents.append(log_.current)
+            records += _deletions(log_.changes, object_type)
+        yield from self._paged(records, str(min(currents)))
 
 
-def _deletions(changes: Iterable[Mapping[str, Any]]) -> Iterator[DeletionRecord]:
+def _deletions(changes: Iterable[Mapping[str, Any]], object_type: str) -> Iterator[DeletionRecord]:
     for change in changes:
         if str(change.get("changeType") or "").lower() == "delete":
             mis_id = ref_id(change.get("changedObject"))
             if mis_id is not None:
-                yield DeletionRecord("pupil", mis_id, None)
+                yield DeletionRecord(object_type, mis_id, None)

@@ -14,6 +14,10 @@ from typing import NamedTuple
 CHARACTERISTICS = ("fsm", "cla", "plac", "service_child")
 #: Values of ``EnrolmentRecord.registration`` (None: the MIS does not say).
 REGISTRATIONS = ("single", "main", "subsidiary")
+#: Values of ``DeletionRecord.object_type``: a pupil (by MIS pupil id), a register mark (by MIS
+#: mark id).
+PUPIL_OBJECT = "pupil"
+MARK_OBJECT = "attendance_mark"
 
 
 class PupilRecord(NamedTuple):
@@ -51,8 +55,9 @@ class AttendanceMarkRecord(NamedTuple):
 
 
 class DeletionRecord(NamedTuple):
-    """An object the MIS says it deleted (a pupil record entered in error, say).
+    """An object the MIS says it deleted (a pupil record entered in error, a register mark).
 
+    ``object_type`` is ``PUPIL_OBJECT`` or ``MARK_OBJECT``; ``mis_id`` the deleted object's MIS id.
     Deletions are applied explicitly; nothing is inferred from a record missing from a feed.
     """
 

@@ -1,9 +1,10 @@
-"""Explicit deletions: publish what the MIS says it deleted, and apply it to the pupils.
+"""Explicit deletions: publish what the MIS says it deleted, and apply it to pupils and marks.
 
 A pupil is never deleted because it is missing from a feed, only on an explicit deletion
 (periodic reconciliation with a threshold is the other path; see the orchestration issue).
 Nothing is removed: the pupil row gets ``deleted_at`` and the marts leave it out, so a pupil
 the MIS later restores (a newer record than the deletion) comes back with full history.
+A deleted register mark leaves the published marks for ``raw.attendance_marks_superseded``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,16 @@ import uuid
 from sqlalchemy import Connection, and_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from trustdata.warehouse.tables import deletions, deletions_landing, pupils
+from trustdata.domain.records import MARK_OBJECT, PUPIL_OBJECT
+from trustdata.warehouse.tables import (
+    attendance_marks,
+    attendance_marks_superseded,
+    deletions,
+    deletions_landing,
+    pupils,
+)
 
-PUPIL = "pupil"
+PUPIL = PUPIL_OBJECT
 
 
 def publish_deletions(conn: Connection, batch_id: uuid.UUID) -> int:
@@ -48,6 +56,30 @@ def publish_deletions(conn: Connection, batch_id: uuid.UUID) -> int:
     changed = int(conn.execute(statement).rowcount or 0)
     conn.execute(deletions_landing.delete().where(staged.batch_id == batch_id))
     return changed
+
+
+def remove_deleted_marks(conn: Connection, academy_id: str, batch_id: uuid.UUID) -> int:
+    """Move the marks a deletions batch names out of the published marks; return how many.
+
+    A deleted mark is kept in ``raw.attendance_marks_superseded``, superseded by the deletions
+    batch, so the register's history stays whole; the marts read only the published marks. Only
+    the batch's own deletions are applied: a mark is deleted once, after it was created.
+    """
+    named = select(deletions.c.mis_id).where(
+        deletions.c.academy_id == academy_id,
+        deletions.c.object_type == MARK_OBJECT,
+        deletions.c.batch_id == batch_id,
+    )
+    stored = attendance_marks.c
+    gone = and_(stored.academy_id == academy_id, stored.mis_mark_id.in_(named))
+    kept = [c.name for c in attendance_marks.columns]
+    conn.execute(
+        attendance_marks_superseded.insert().from_select(
+            [*kept, "superseded_by_batch_id"],
+            select(*(stored[c] for c in kept), literal(batch_id)).where(gone),
+        )
+    )
+    return int(conn.execute(attendance_marks.delete().where(gone)).rowcount or 0)
 
 
 def apply_deletions(conn: Connection, academy_id: str) -> int:

@@ -34,7 +34,11 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import BatchStatus, advance_watermark, get_batch, set_status
-from trustdata.pipeline.deletions import apply_deletions, publish_deletions
+from trustdata.pipeline.deletions import (
+    apply_deletions,
+    publish_deletions,
+    remove_deleted_marks,
+)
 from trustdata.pipeline.streams import PUPIL_KEYED, PupilKeyedStream
 from trustdata.warehouse.tables import (
     attendance_landing,
@@ -313,6 +317,7 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
                 conn.execute(pupils_landing.delete().where(pupils_landing.c.batch_id == batch_id))
             else:
                 changed = publish_deletions(conn, batch_id)
+                changed += remove_deleted_marks(conn, batch.academy_id, batch_id)
             # A deletion may arrive before or after the pupil's record: settle both orders.
             changed += apply_deletions(conn, batch.academy_id)
         if batch.watermark_after is not None or batch.cursor_after is not None:
