@@ -114,3 +114,24 @@ def test_secret_never_shows(harness: Harness) -> None:
     with pytest.raises(AdapterError) as caught:
         harness.wrong_secret_adapter.check_connection()
     assert "s3cret-wrong" not in str(caught.value)
+
+
+def test_logs_carry_no_pupil_data_or_secret(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full read of every stream logs counts and ids only: no UPN, birth date or secret."""
+    caplog.set_level("DEBUG")
+    pupils = [r for p in _pages(harness, Stream.PUPILS, Window()) for r in p.records]
+    for stream in type(harness.adapter).streams - {Stream.PUPILS}:
+        _pages(harness, stream, Window())
+    personal = {r.upn for r in pupils if isinstance(r, PupilRecord) and r.upn}
+    personal |= {
+        r.date_of_birth.isoformat()
+        for r in pupils
+        if isinstance(r, PupilRecord) and r.date_of_birth
+    }
+    assert personal
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert not [value for value in personal if value in logged]
+    if harness.secret != "none":
+        assert harness.secret not in logged
