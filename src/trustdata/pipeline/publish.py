@@ -12,25 +12,18 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
-    DateTime,
     Engine,
     Subquery,
-    Table,
     and_,
     func,
     literal,
     or_,
     select,
-    union_all,
-    update,
 )
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import BatchStatus, advance_watermark, get_batch, set_status
@@ -39,14 +32,14 @@ from trustdata.pipeline.deletions import (
     publish_deletions,
     remove_deleted_marks,
 )
-from trustdata.pipeline.streams import PUPIL_KEYED, PupilKeyedStream
+from trustdata.pipeline.keyed import newer_and_different, publish_pupil_keyed
+from trustdata.pipeline.streams import PUPIL_KEYED
 from trustdata.warehouse.tables import (
     attendance_landing,
     attendance_marks,
     attendance_marks_superseded,
     pupils,
     pupils_landing,
-    whole_sets_landing,
 )
 
 log = logging.getLogger(__name__)
@@ -72,18 +65,6 @@ class BatchBlocked(Exception):
     """The batch failed an error-severity check and may not be published."""
 
 
-def _newer_and_different(
-    target: Table, excluded: ReadOnlyColumnCollection[str, Any], columns: list[str]
-) -> ColumnElement[bool]:
-    """Upsert guard: the incoming row differs and is not older than the stored one."""
-    changed = or_(*(target.c[c].is_distinct_from(excluded[c]) for c in columns))
-    newer = or_(
-        target.c.source_updated_at.is_(None),
-        excluded["source_updated_at"] >= target.c.source_updated_at,
-    )
-    return and_(changed, newer)
-
-
 def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> int:
     latest = (
         select(
@@ -104,7 +85,7 @@ def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> int:
             "batch_id": batch_id,
             "published_at": func.now(),
         },
-        where=_newer_and_different(pupils, statement.excluded, _PUPIL_DATA),
+        where=newer_and_different(pupils, statement.excluded, _PUPIL_DATA),
     )
     return int(conn.execute(statement).rowcount or 0)
 
@@ -176,121 +157,9 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID) -> int:
             "batch_id": batch_id,
             "published_at": func.now(),
         },
-        where=_newer_and_different(attendance_marks, statement.excluded, _MARK_DATA),
+        where=newer_and_different(attendance_marks, statement.excluded, _MARK_DATA),
     )
     return int(conn.execute(statement).rowcount or 0)
-
-
-def _publish_pupil_keyed(conn: Connection, spec: PupilKeyedStream, batch_id: uuid.UUID) -> int:
-    """Upsert a batch of a pupil-keyed stream by UPN; withdraw rows a whole set left out."""
-    staged = spec.landing.c
-    key = ("academy_id", "upn", *spec.key)
-    data = [*spec.data, "mis_id", "source_updated_at"]
-    incoming = (
-        select(
-            staged.academy_id,
-            pupils.c.upn,
-            *(staged[c] for c in spec.key),
-            *(staged[c] for c in spec.data),
-            staged.mis_pupil_id.label("mis_id"),
-            staged.source_updated_at,
-        )
-        .join(
-            pupils,
-            and_(pupils.c.academy_id == staged.academy_id, pupils.c.mis_id == staged.mis_pupil_id),
-        )
-        .where(staged.batch_id == batch_id)
-        .distinct(pupils.c.upn, *(staged[c] for c in spec.key))
-        .order_by(
-            pupils.c.upn,
-            *(staged[c] for c in spec.key),
-            staged.source_updated_at.desc().nulls_last(),
-        )
-        .subquery("incoming")
-    )
-    target = spec.raw
-    withdrawn = spec.whole_per is not None
-    changed = 0
-    if withdrawn:
-        changed += _withdraw_left_out(conn, spec, incoming, batch_id)
-    statement = insert(target).from_select(
-        [*key, *data, "batch_id"],
-        select(*(incoming.c[c] for c in (*key, *data)), literal(batch_id).label("batch_id")),
-    )
-    compared = [*spec.data, "mis_id", *(["withdrawn_at"] if withdrawn else [])]
-    statement = statement.on_conflict_do_update(
-        index_elements=[target.c[c] for c in key],
-        set_={
-            **{c: statement.excluded[c] for c in compared},
-            "source_updated_at": statement.excluded.source_updated_at,
-            "batch_id": batch_id,
-            "published_at": func.now(),
-        },
-        where=_newer_and_different(target, statement.excluded, compared),
-    )
-    changed += int(conn.execute(statement).rowcount or 0)
-    conn.execute(spec.landing.delete().where(staged.batch_id == batch_id))
-    return changed
-
-
-def _withdraw_left_out(
-    conn: Connection, spec: PupilKeyedStream, incoming: Subquery, batch_id: uuid.UUID
-) -> int:
-    """Mark stored rows of each set the batch holds whole, but without them, as withdrawn.
-
-    A set is held whole when the batch has rows in it or covers it explicitly (an empty set,
-    ``Page.covers``); a stored row is withdrawn only if the batch is not older than it.
-    """
-    assert spec.whole_per is not None and len(spec.whole_per) <= 1
-    target = spec.raw
-    group = ("academy_id", "upn", *spec.whole_per)
-    sent = select(*(incoming.c[c] for c in group), incoming.c.source_updated_at.label("sent_at"))
-    covered_set = [whole_sets_landing.c.set_key.label(c) for c in spec.whole_per]
-    covered = (
-        select(
-            pupils.c.academy_id,
-            pupils.c.upn,
-            *covered_set,
-            literal(None, DateTime(timezone=True)).label("sent_at"),
-        )
-        .join(
-            pupils,
-            and_(
-                pupils.c.academy_id == whole_sets_landing.c.academy_id,
-                pupils.c.mis_id == whole_sets_landing.c.mis_pupil_id,
-            ),
-        )
-        .where(whole_sets_landing.c.batch_id == batch_id)
-    )
-    held = union_all(sent, covered).subquery("held")
-    sets = (
-        select(*(held.c[c] for c in group), func.max(held.c.sent_at).label("sent_at"))
-        .group_by(*(held.c[c] for c in group))
-        .subquery("sets")
-    )
-    still_sent = (
-        select(literal(1))
-        .select_from(incoming)
-        .where(*(incoming.c[c] == target.c[c] for c in ("academy_id", "upn", *spec.key)))
-        .exists()
-    )
-    statement = (
-        update(target)
-        .where(
-            *(target.c[c] == sets.c[c] for c in group),
-            target.c.withdrawn_at.is_(None),
-            ~still_sent,
-            or_(
-                target.c.source_updated_at.is_(None),
-                sets.c.sent_at.is_(None),
-                sets.c.sent_at >= target.c.source_updated_at,
-            ),
-        )
-        .values(withdrawn_at=func.now(), batch_id=batch_id, published_at=func.now())
-    )
-    withdrawn = int(conn.execute(statement).rowcount or 0)
-    conn.execute(whole_sets_landing.delete().where(whole_sets_landing.c.batch_id == batch_id))
-    return withdrawn
 
 
 def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
@@ -310,7 +179,7 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
                 attendance_landing.delete().where(attendance_landing.c.batch_id == batch_id)
             )
         elif stream in PUPIL_KEYED:
-            changed = _publish_pupil_keyed(conn, PUPIL_KEYED[stream], batch_id)
+            changed = publish_pupil_keyed(conn, PUPIL_KEYED[stream], batch_id)
         else:
             if batch.stream == Stream.PUPILS.value:
                 changed = _publish_pupils(conn, batch_id)
