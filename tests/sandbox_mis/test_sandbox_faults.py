@@ -4,8 +4,9 @@ Wonde-shaped API and then the Arbor-style one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -151,35 +152,6 @@ def test_each_app_counts_its_own_requests(dataset: Dataset) -> None:
     assert runs[0] == runs[1] == [200, 429, 500, 429, 200, 429, 200]
 
 
-@pytest.mark.parametrize("always", [False, True])
-def test_truncated_page(dataset: Dataset, always: bool) -> None:
-    faults = Faults(truncate_pages=frozenset({2}), truncate_always=always)
-    with sandbox(dataset, faults) as client:
-        first, again = (client.get(MARKS, params={"per_page": 5, "page": 2}) for _ in range(2))
-        assert client.get(MARKS, params={"per_page": 5}).json()["data"]
-    assert first.status_code == 200
-    assert int(first.headers["content-length"]) == len(first.content)
-    with pytest.raises(ValueError):
-        first.json()
-    if always:
-        with pytest.raises(ValueError):
-            again.json()
-    else:
-        assert len(again.json()["data"]) == 5
-
-
-def test_slow_page_first_time_only(dataset: Dataset) -> None:
-    faults = Faults(slow_pages=frozenset({2}), slow_seconds=0.3)
-    with sandbox(dataset, faults) as client:
-        took = []
-        for page in (1, 2, 2):
-            started = time.monotonic()
-            client.get(MARKS, params={"page": page}).raise_for_status()
-            took.append(time.monotonic() - started)
-    assert took[1] >= 0.3
-    assert took[0] < 0.3 and took[2] < 0.3
-
-
 def test_repeated_page_duplicates_and_loses_nothing(dataset: Dataset) -> None:
     with sandbox(dataset, None) as client:
         clean = pages(client, 50)
@@ -274,29 +246,53 @@ def test_cli_refuses_a_scope_from_the_other_api() -> None:
         main(["--api", "arbor", "--scale", "0.01", "--faults", "scope:resources=deletions"])
 
 
+# --- faults both APIs share, through each one's paging ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Api:
+    """How a client pages one API's attendance list."""
+
+    open: Callable[[Dataset, Faults | None], AbstractContextManager[httpx.Client]]
+    path: str
+    page: str
+    size: str
+    key: str
+
+
+APIS = {
+    "wonde": Api(sandbox, MARKS, "page", "per_page", "data"),
+    "arbor": Api(arbor, ARBOR_RECORDS, "page-number", "page-size", "attendanceRecords"),
+}
+
+
+@pytest.mark.parametrize("api", APIS.values(), ids=APIS.keys())
 @pytest.mark.parametrize("always", [False, True])
-def test_arbor_truncated_page(dataset: Dataset, always: bool) -> None:
+def test_truncated_page(dataset: Dataset, api: Api, always: bool) -> None:
     faults = Faults(truncate_pages=frozenset({2}), truncate_always=always)
-    with arbor(dataset, faults) as client:
-        params = {"page-size": 5, "page-number": 2}
-        first, again = (client.get(ARBOR_RECORDS, params=params) for _ in range(2))
+    with api.open(dataset, faults) as client:
+        params = {api.size: 5, api.page: 2}
+        first, again = (client.get(api.path, params=params) for _ in range(2))
+        assert client.get(api.path, params={api.size: 5}).json()[api.key]
     assert first.status_code == 200
+    assert int(first.headers["content-length"]) == len(first.content)
     with pytest.raises(ValueError):
         first.json()
     if always:
         with pytest.raises(ValueError):
             again.json()
     else:
-        assert len(again.json()["attendanceRecords"]) == 5
+        assert len(again.json()[api.key]) == 5
 
 
-def test_arbor_slow_page_first_time_only(dataset: Dataset) -> None:
+@pytest.mark.parametrize("api", APIS.values(), ids=APIS.keys())
+def test_slow_page_first_time_only(dataset: Dataset, api: Api) -> None:
     faults = Faults(slow_pages=frozenset({2}), slow_seconds=0.3)
-    with arbor(dataset, faults) as client:
+    with api.open(dataset, faults) as client:
         took = []
         for page in (1, 2, 2):
             started = time.monotonic()
-            client.get(ARBOR_RECORDS, params={"page-number": page}).raise_for_status()
+            client.get(api.path, params={api.page: page}).raise_for_status()
             took.append(time.monotonic() - started)
     assert took[1] >= 0.3
     assert took[0] < 0.3 and took[2] < 0.3
