@@ -18,6 +18,8 @@ than by building the year's million changes.
 After that history, tests can change the school while it is served (:meth:`ArborSchool.correct_mark`,
 :meth:`ArborSchool.delete_mark`, :meth:`ArborSchool.add_object`): each change takes the next
 revision and shows in the changelog, as a change made in the MIS today would.
+:meth:`ArborSchool.add_code` gives the school a register code of its own (the code table has no
+changelog, so it takes no revision).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from itertools import accumulate
 from typing import Any
@@ -124,6 +126,9 @@ class ArborSchool:
         self.ids = {s.id: n for n, s in enumerate(school.students, start=1)}
         self.live = [s for s in school.students if s.deleted_at is None]
         self.mark_ids = [100 * position + i + 1 for i in range(len(MARK_CODES))]
+        #: The school's register codes by index: the national ones, then its own (add_code).
+        self._codes = list(MARK_CODES)
+        self._code_index = dict(CODE_INDEX)
         self._roster = self.live  # in Arbor id order, since ids are positions
         self._row = {self.ids[s.id]: row for row, s in enumerate(self._roster)}
         self._keys = [int(s.id[1:]) for s in self._roster]
@@ -282,20 +287,45 @@ class ArborSchool:
     def correct_mark(self, record_id: int, code: str) -> int:
         """Change a mark's code, as a register correction made now; return its revision.
 
-        Raises KeyError for an unknown or deleted record and ValueError for a code the sandbox
-        does not serve (the 2024 national codes).
+        Raises KeyError for an unknown or deleted record and ValueError for a code the school
+        does not have (the 2024 national codes and those added with :meth:`add_code`).
         """
-        if code not in CODE_INDEX:
-            raise ValueError(f"{code!r} is not a 2024 national register code")
+        if code not in self._code_index:
+            raise ValueError(f"{code!r} is not a 2024 national register code nor added by add_code")
         with self._lock:
             row, slot = self._served(record_id)
             previous = self._revision(record_id, row, slot)
             revision = self.current_revision + 1
-            self._changed[record_id] = (CODE_INDEX[code], revision)
+            self._changed[record_id] = (self._code_index[code], revision)
             self._publish(
                 "attendance-records", revision, wire.record_ref(record_id), "update", previous
             )
             return revision
+
+    def add_code(self, code: str, like: str) -> int:
+        """Add a register code of the school's own (an MIS sub-code such as ``I1``) to the code
+        table, with the statistical flags of the national code ``like``; return its mark id.
+
+        :meth:`correct_mark` can then record it. The code table has no changelog, so this takes
+        no revision. Raises KeyError when ``like`` is not a 2024 national code and ValueError
+        for a code the school already has.
+        """
+        national = national_codes()[CODE_INDEX[like]]
+        with self._lock:
+            if code in self._code_index:
+                raise ValueError(f"{code!r} is already a register code of this school")
+            index = len(self._codes)
+            if index >= 99:
+                raise ValueError("too many register codes for the mark id scheme")
+            mark_id = self.mark_ids[0] + index
+            own = replace(national, code=code, meaning=f"{national.meaning} (the school's code)")
+            row = wire.attendance_mark(mark_id, own)
+            self.lists["attendance-marks"].append(row)
+            self.by_id["attendance-marks"][mark_id] = row
+            self.mark_ids.append(mark_id)
+            self._codes.append(code)
+            self._code_index[code] = index
+            return mark_id
 
     def delete_mark(self, record_id: int) -> int:
         """Delete a mark (taken in error); return the revision of its ``delete`` change."""
@@ -435,7 +465,7 @@ class ArborSchool:
             mark_id=self.mark_ids[code_index],
             start=self._start_text[slot],
             end=self._end_text[slot],
-            minutes_late=minutes_late(MARK_CODES[code_index], self._keys[row], slot),
+            minutes_late=minutes_late(self._codes[code_index], self._keys[row], slot),
             revision=self._revision(record_id, row, slot),
         )
 

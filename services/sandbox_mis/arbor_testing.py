@@ -23,7 +23,8 @@ class ArborSandbox:
     app: FastAPI
 
     def school(self, school_id: str) -> ArborSchool:
-        """The served school, e.g. to ``correct_mark``, ``delete_mark`` or ``add_object``.
+        """The served school, e.g. to ``correct_mark``, ``delete_mark``, ``add_object`` or
+        ``add_code``.
 
         Changes take the school's next revision and show in its changelog at once; make them
         between requests, as a test does.

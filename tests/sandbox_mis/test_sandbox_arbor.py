@@ -418,3 +418,33 @@ def test_a_mark_corrected_then_deleted_while_serving(dataset: Dataset) -> None:
             ]
             with pytest.raises(KeyError, match="no attendance record"):
                 school.delete_mark(record["id"])
+
+
+def test_a_code_of_the_schools_own_can_be_recorded(dataset: Dataset) -> None:
+    with serving_arbor(dataset) as sandbox:
+        school = sandbox.school(SCHOOL)
+        host = sandbox.host(SCHOOL)
+        with httpx.Client(base_url=f"{host}/rest-v2", auth=(SCHOOL, DEMO_TOKEN)) as c:
+            table = c.get("attendance-marks").json()["attendanceMarks"]
+            before = school.current_revision
+            with pytest.raises(ValueError, match="not a 2024 national register code"):
+                school.correct_mark(table[0]["id"], "I1")
+            mark_id = school.add_code("I1", like="I")
+            assert school.current_revision == before  # the code table has no changelog
+            with pytest.raises(ValueError, match="already a register code"):
+                school.add_code("I1", like="I")
+            with pytest.raises(KeyError):
+                school.add_code("I2", like="H")  # retired in 2024: not a code to be like
+            illness = next(row for row in table if row["code"] == "I")
+            own = c.get(f"attendance-marks/{mark_id}").json()["attendanceMark"]
+            assert own["code"] == "I1" and own["id"] not in {row["id"] for row in table}
+            flags = {k: v for k, v in own.items() if k.startswith("isStatistical")}
+            assert flags == {k: v for k, v in illness.items() if k.startswith("isStatistical")}
+            assert c.get("attendance-marks").json()["attendanceMarks"][-1] == own
+
+            first = c.get("attendance-records", params={"page-size": 1}).json()
+            record = first["attendanceRecords"][0]
+            school.correct_mark(record["id"], "I1")
+            served = c.get(f"attendance-records/{record['id']}").json()["attendanceRecord"]
+            assert served["attendanceMark"]["id"] == mark_id
+            assert served["minutesLate"] is None
