@@ -29,9 +29,10 @@ Streams:
   of up to ``ID_CHUNK`` (and ``ID_CHUNK_CHARS`` characters of ids) with the list filter
   ``attendance-records?filters.id.in=1,2,3``: one request per chunk instead of one per
   record. Deleted records are counted in a log line here; the deletions stream carries them.
-- deletions: the ``students`` changelog's ``delete`` changes, as pupil deletions, and the
-  ``attendance-records`` changelog's, as mark deletions (the pipeline moves a deleted mark
-  out of the published marks, keeping it in ``raw.attendance_marks_superseded``).
+- deletions: the ``students`` changelog's ``delete`` changes, as pupil deletions, and, from a
+  cursor on, the ``attendance-records`` changelog's, as mark deletions (the pipeline moves a
+  deleted mark out of the published marks, keeping it in ``raw.attendance_marks_superseded``).
+  A full read does not replay the marks' whole changelog (every mark ever taken).
 
 With a cursor, pupils, enrolments and characteristics first read page one of the changelog of
 each resource they are built from (a new FSM period is its own object: it changes no student)
@@ -312,15 +313,18 @@ class ArborAdapter(ArborApi):
 
         Revisions number the school's changes as a whole, so both changelogs are read after
         the same revision; the cursor is the lower of their current revisions (a change seen
-        twice is applied twice, harmlessly; one never seen would be lost).
+        twice is applied twice, harmlessly; one never seen would be lost). A full read (no
+        cursor) skips the marks' changelog, which holds every mark ever taken: a full read of
+        attendance serves no deleted mark, and what a re-pull leaves stale is reconciliation's
+        work, not a replay of the school's whole history.
         """
         after = self._after(window)
         records: list[Record] = []
         currents: list[int] = []
-        for resource, object_type in (
-            ("students", PUPIL_OBJECT),
-            ("attendance-records", MARK_OBJECT),
-        ):
+        sources = [("students", PUPIL_OBJECT)]
+        if window.cursor is not None:
+            sources.append(("attendance-records", MARK_OBJECT))
+        for resource, object_type in sources:
             log_ = self._changelog(resource, after)
             currents.append(log_.current)
             records += _deletions(log_.changes, object_type)
