@@ -159,6 +159,7 @@ def test_arbor_wrong_password_fails_without_showing_it(
     text = report.render()
     assert not report.ready
     assert f"[FAIL] connection: GET /{ARBOR_SCHOOL}/rest-v2/students: HTTP 401" in text
+    assert "check the username option and the password" in text
     assert "not-the-password" not in text
     assert "pupils" not in text  # nothing is read without a connection
 
@@ -167,6 +168,7 @@ def test_arbor_wrong_school_fails_at_the_connection(tmp_path: Path, arbor: Arbor
     config = arbor_config(tmp_path, arbor.host("A1000000999"))
     text = onboard("larchwood", config_path=config).render()
     assert "[FAIL] connection: GET /A1000000999/rest-v2/students: HTTP 404" in text
+    assert "check base_url (the school's Arbor host)" in text
 
 
 def test_arbor_code_missing_from_code_map_is_named(
@@ -232,7 +234,8 @@ def test_good_file_academy_is_ready(
     config = file_config(tmp_path, kind, FOLDERS[kind][0](tmp_path / "drop"))
     assert main(["--config", str(config), "onboard", "hazelmere"]) == 0
     out = capsys.readouterr().out
-    assert f"with adapter {kind}" in out and "[ok  ] connection" in out
+    assert f"with adapter {kind}" in out and "[ok  ] connection: the drop folder is readable" in out
+    assert "[ok  ] credential: found (this adapter reads files and does not use it)" in out
     assert "[ok  ] attendance codes" in out and "[ok  ] assessments rows" in out
     assert "Result: ready for its first sync" in out and "FAIL" not in out
 

@@ -143,8 +143,12 @@ def onboard(
     except CredentialError as exc:
         report.add(False, "credential", str(exc))
         return report
-    report.add(True, "credential", "found")
     cls = adapter_class(academy.adapter.kind)
+    report.add(
+        True,
+        "credential",
+        "found" if cls.uses_secret else "found (this adapter reads files and does not use it)",
+    )
     with httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), transport=transport) as client:
         adapter: Adapter[Any] = cls(
             options=cls.Options.model_validate(academy.adapter.options),
@@ -156,7 +160,7 @@ def onboard(
         except AdapterError as exc:
             report.add(False, "connection", str(exc))
             return report
-        report.add(True, "connection", "the MIS answered with these options and credential")
+        report.add(True, "connection", cls.connection_proves)
         _sample_streams(report, academy, adapter, cls.streams, sample)
     return report
 

@@ -411,7 +411,7 @@ def test_pupils_after_a_student_change_reread_the_roll(root: str, client: httpx.
 
 
 def test_wrong_password_is_a_401_without_the_password(root: str, client: httpx.Client) -> None:
-    with pytest.raises(AdapterError, match=r"HTTP 401.*check the token") as caught:
+    with pytest.raises(AdapterError, match=r"HTTP 401.*check the username option") as caught:
         adapter(root, client, secret="s3cret-wrong").check_connection()
     assert "s3cret-wrong" not in str(caught.value)
     assert "s3cret-wrong" not in repr(adapter(root, client, secret="s3cret-wrong"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -39,6 +39,13 @@ class Changelog:
 
 class ArborApi(RestAdapter[ArborOptions]):
     """The read calls of the Arbor REST API the adapter is made of."""
+
+    http_hints: ClassVar[Mapping[int, str]] = {
+        401: "Arbor rejected the login: check the username option and the password the "
+        "academy's credential names",
+        403: "the API user may not read this resource: check its permissions in Arbor",
+        404: "not found: check base_url (the school's Arbor host)",
+    }
 
     @property
     def _headers(self) -> dict[str, str]:

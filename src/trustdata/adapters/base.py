@@ -133,6 +133,10 @@ class Adapter(ABC, Generic[OptionsT]):
     kind: ClassVar[str]
     streams: ClassVar[frozenset[Stream]]
     Options: ClassVar[type[AdapterOptions]]
+    #: What a passing ``check_connection`` proves, in words for the onboarding report.
+    connection_proves: ClassVar[str] = "the MIS answered with these options and credential"
+    #: False for sources that read files: the credential is still resolved, but not used.
+    uses_secret: ClassVar[bool] = True
 
     def __init__(self, *, options: OptionsT, secret: str, client: httpx.Client) -> None:
         self.options = options

@@ -140,6 +140,10 @@ class CsvExportAdapter(Adapter[CsvExportOptions]):
         }
     )
     Options: ClassVar[type[AdapterOptions]] = CsvExportOptions
+    connection_proves: ClassVar[str] = (
+        "the drop folder is readable and holds pupils or attendance reports"
+    )
+    uses_secret: ClassVar[bool] = False
 
     @cached_property
     def _reports(self) -> ReportRecords:

@@ -134,6 +134,10 @@ class CtfAdapter(Adapter[CtfOptions]):
     kind: ClassVar[str] = "ctf"
     streams: ClassVar[frozenset[Stream]] = frozenset(_READERS)
     Options: ClassVar[type[AdapterOptions]] = CtfOptions
+    connection_proves: ClassVar[str] = (
+        "the drop folder is readable and its newest CTF has a header this adapter accepts"
+    )
+    uses_secret: ClassVar[bool] = False
 
     def _folder(self) -> Path:
         return existing_folder(self.options.folder)

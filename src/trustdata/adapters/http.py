@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -94,13 +94,15 @@ def get_json(
     limiter: RateLimiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
+    hints: Mapping[int, str] | None = None,
 ) -> object:
     """GET ``url`` and return its JSON body, retrying what is usually transient.
 
     Retried up to ``max_retries`` times: 429 (after ``Retry-After``), 5xx, timeouts, transport
     errors and a body that is not valid JSON. Each try first waits for ``limiter``. ``timeout``
     applies per request (None: the client's). Raises AdapterError naming the path, the failure
-    and what to check; any other 4xx is not retried.
+    and what to check (``hints`` by status, for the adapter's own options; else generic ones);
+    any other 4xx is not retried.
     """
     path = httpx.URL(url).path
     base = BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
@@ -126,7 +128,7 @@ def get_json(
             elif status in _SERVER_ERRORS and not last:
                 problem = f"HTTP {status}"
             elif status >= 400:
-                raise AdapterError(_http_error(path, status, attempt + 1))
+                raise AdapterError(_http_error(path, status, attempt + 1, hints or HINTS))
             else:
                 try:
                     return response.json()
@@ -142,7 +144,8 @@ def get_json(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-_HINTS = {
+#: What to check for an HTTP status, for an API keyed by a school id and a bearer token.
+HINTS = {
     401: "the MIS rejected the credential: check the token the academy's credential names",
     403: "the credential has no access to this school: check the school id and the grants",
     404: "not found: check the school id in the academy's adapter options",
@@ -156,8 +159,8 @@ def _rate_limited(path: str, tries: int) -> str:
     )
 
 
-def _http_error(path: str, status: int, tries: int) -> str:
-    hint = _HINTS.get(status, "the MIS returned an error")
+def _http_error(path: str, status: int, tries: int, hints: Mapping[int, str]) -> str:
+    hint = hints.get(status, "the MIS returned an error")
     if status in _SERVER_ERRORS:
         hint = f"{hint} after {_tries(tries)} (retry later)"
     return f"GET {path}: HTTP {status}: {hint}"

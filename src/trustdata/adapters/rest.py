@@ -6,14 +6,15 @@ the request budget, the timeout and the retry policy are the same knobs for ever
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import httpx
 from pydantic import Field
 
 from trustdata.adapters.base import Adapter, AdapterOptions
-from trustdata.adapters.http import RateLimiter, get_json
+from trustdata.adapters.http import HINTS, RateLimiter, get_json
 
 
 class RestOptions(AdapterOptions):
@@ -32,7 +33,12 @@ RestOptionsT = TypeVar("RestOptionsT", bound=RestOptions)
 
 
 class RestAdapter(Adapter[RestOptionsT]):
-    """An adapter that reads a REST API through ``get_json`` with its options' limits."""
+    """An adapter that reads a REST API through ``get_json`` with its options' limits.
+
+    ``http_hints`` say what to check for an HTTP status, in the terms of the adapter's options.
+    """
+
+    http_hints: ClassVar[Mapping[int, str]] = HINTS
 
     @cached_property
     def _limiter(self) -> RateLimiter:
@@ -56,4 +62,5 @@ class RestAdapter(Adapter[RestOptionsT]):
             max_retries=self.options.max_retries,
             timeout=self._timeout,
             limiter=self._limiter,
+            hints=self.http_hints,
         )
