@@ -187,8 +187,28 @@ def test_arbor_code_missing_from_code_map_is_named(
         "[FAIL] attendance codes: not national codes in force on the marks' dates: 'I1' x 1. "
         "Map each MIS code in the academy's code_map, e.g. code_map: {'I1': <national code>}"
     ) in text
-    assert text.count("FAIL") == 1
+    assert (
+        "[FAIL] code table: the MIS's code table has codes that map onto no national code: 'I1'."
+        in text
+    )
+    assert text.count("FAIL") == 2
     mapped = arbor_config(tmp_path, arbor.host(ARBOR_SCHOOL), code_map={"I1": "I"})
+    assert onboard("larchwood", config_path=mapped).ready
+
+
+def test_arbor_sub_code_not_yet_used_is_caught_from_the_code_table(
+    tmp_path: Path, arbor: ArborSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A code no mark in the sample uses (first used in the spring, say) is still named."""
+    arbor.school(ARBOR_SCHOOL).add_code("U9", like="U")
+    report = onboard("larchwood", config_path=arbor_config(tmp_path, arbor.host(ARBOR_SCHOOL)))
+    text = report.render()
+    assert (
+        "[FAIL] code table: the MIS's code table has codes that map onto no national code: 'U9'."
+        in text
+    )
+    assert "[ok  ] attendance codes" in text
+    mapped = arbor_config(tmp_path, arbor.host(ARBOR_SCHOOL), code_map={"U9": "U"})
     assert onboard("larchwood", config_path=mapped).ready
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,35 @@ def _check_marks(
     )
 
 
+#: The day before the 2024 code table came into force: a code valid on it or today is national.
+_LAST_OLD_DAY = date(2024, 8, 18)
+
+
+def _check_code_table(report: Report, academy: Academy, codes: list[str] | None) -> None:
+    """Every code in the MIS's table must map onto a national code, under either code set."""
+    if codes is None:
+        return
+    map_code = code_mapper(academy.code_map)
+    today = date.today()
+    unknown = [
+        c for c in codes if map_code(c, today) is None and map_code(c, _LAST_OLD_DAY) is None
+    ]
+    if unknown:
+        listed = ", ".join(repr(c) for c in unknown)
+        report.add(
+            False,
+            "code table",
+            f"the MIS's code table has codes that map onto no national code: {listed}. Map each "
+            "in the academy's code_map before it is used, or a batch holding it is blocked",
+        )
+    else:
+        report.add(
+            True,
+            "code table",
+            f"{len(codes)} codes in the MIS's code table, each a national code or mapped onto one",
+        )
+
+
 def onboard(
     academy_id: str,
     *,
@@ -180,6 +210,7 @@ def _sample_streams(
         ]
         roll = _check_pupils(report, pupils)
         if Stream.ATTENDANCE in streams:
+            _check_code_table(report, academy, adapter.code_table())
             marks = _records(adapter.fetch(Stream.ATTENDANCE, Window()), sample)
             _check_marks(
                 report, academy, [m for m in marks if isinstance(m, AttendanceMarkRecord)], roll

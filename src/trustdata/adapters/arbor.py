@@ -242,6 +242,10 @@ class ArborAdapter(ArborApi):
 
     # -- attendance -----------------------------------------------------------------------
 
+    def code_table(self) -> list[str]:
+        """The school's register codes, as its code table lists them."""
+        return sorted(set(self._codes().values()))
+
     def _codes(self) -> dict[str, str]:
         codes: dict[str, str] = {}
         for row in self._all("attendance-marks"):

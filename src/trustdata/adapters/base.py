@@ -156,6 +156,14 @@ class Adapter(ABC, Generic[OptionsT]):
         """
         return self.kind
 
+    def code_table(self) -> list[str] | None:
+        """The register codes the MIS publishes as its code table, or None if it has none.
+
+        Onboarding checks that every one maps onto a national code, not only those that
+        happen to be in its sample of marks.
+        """
+        return None
+
     @abstractmethod
     def check_connection(self) -> None:
         """Raise AdapterError when the MIS cannot be reached with these options and secret."""

@@ -185,6 +185,10 @@ class WondeAdapter(RestAdapter[WondeOptions]):
             )
             yield Page(records, _latest(stamps))
 
+    def code_table(self) -> list[str]:
+        """The school's register codes, as its code table lists them."""
+        return sorted(set(self._codes().values()))
+
     def _codes(self) -> dict[str, str]:
         codes: dict[str, str] = {}
         for rows in self._pages("attendance-codes", {}):
