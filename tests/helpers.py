@@ -54,7 +54,7 @@ def sync_stream(
         academy_id=academy_id, stream=stream, config_path=str(config), transport=transport
     )
     audited = orchestration.audit_stream(batch_id=landed["batch_id"])
-    published = orchestration.publish_stream(batch_id=landed["batch_id"])
+    published = orchestration.publish_stream(batch_id=landed["batch_id"], config_path=str(config))
     return {**landed, **audited, **published}
 
 

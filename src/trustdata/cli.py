@@ -62,7 +62,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
             academy_id=args.academy, stream=stream.value, config_path=args.config, full=args.full
         )
         audited = orchestration.audit_stream(batch_id=landed["batch_id"])
-        published = orchestration.publish_stream(batch_id=landed["batch_id"])
+        published = orchestration.publish_stream(
+            batch_id=landed["batch_id"], config_path=args.config
+        )
         print(json.dumps({**landed, **audited, **published}))
     return 0
 

@@ -95,7 +95,7 @@ def test_unmapped_code_blocks_the_batch_and_keeps_the_watermark(
     with pytest.raises(BatchBlocked, match=r"'I9' x 2 .*code_map"):
         orchestration.audit_stream(batch_id=landed["batch_id"])
     with pytest.raises(BatchBlocked):
-        orchestration.publish_stream(batch_id=landed["batch_id"])
+        orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config)
     assert count(engine, attendance_marks) == 0
     with engine.connect() as conn:
         assert (

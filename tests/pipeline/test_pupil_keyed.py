@@ -35,13 +35,16 @@ from trustdata.domain.records import (
 from trustdata.domain.upn import make_upn
 from trustdata.pipeline.audit import audit
 from trustdata.pipeline.land import land
-from trustdata.pipeline.publish import publish
+from trustdata.pipeline.publish import BatchBlocked, publish
 from trustdata.warehouse.tables import (
     assessment_results,
     attendance_summaries,
+    batches,
     characteristic_periods,
     enrolments,
+    pupils,
     quarantine,
+    watermarks,
     whole_sets_landing,
 )
 
@@ -61,7 +64,7 @@ class Scripted(Adapter[AdapterOptions]):
     def __init__(
         self,
         records: Sequence[Record],
-        stamp: datetime = T1,
+        stamp: datetime | None = T1,
         covers: Sequence[tuple[str, str]] = (),
     ) -> None:
         with httpx.Client() as client:
@@ -85,8 +88,9 @@ def sync(
     engine: Engine,
     stream: Stream,
     records: Sequence[Record],
-    stamp: datetime = T1,
+    stamp: datetime | None = T1,
     covers: Sequence[tuple[str, str]] = (),
+    max_removal_share: float = 1.0,
 ) -> Any:
     landed = land(
         engine=engine,
@@ -96,7 +100,9 @@ def sync(
         window=Window(),
     )
     audited = audit(engine=engine, batch_id=landed.batch_id)
-    published = publish(engine=engine, batch_id=landed.batch_id)
+    published = publish(
+        engine=engine, batch_id=landed.batch_id, max_removal_share=max_removal_share
+    )
     return audited, published
 
 
@@ -273,3 +279,89 @@ def test_attendance_summaries_that_do_not_add_up_are_quarantined(roll: Engine) -
         (UPN1, "9902001"),
         (UPN1, "8881234"),
     }
+
+
+def test_a_quarantined_row_does_not_withdraw_its_stored_version(roll: Engine) -> None:
+    sync(
+        roll,
+        Stream.CHARACTERISTICS,
+        [
+            CharacteristicPeriodRecord("p1", "fsm", date(2020, 1, 6), date(2020, 7, 20), T1),
+            CharacteristicPeriodRecord("p1", "fsm", date(2024, 1, 8), None, T1),
+        ],
+    )
+    # The MIS now sends the open 2024 period with its end before its start: quarantined. The
+    # set is not whole any more, so the stored open period stays current.
+    audited, _ = sync(
+        roll,
+        Stream.CHARACTERISTICS,
+        [
+            CharacteristicPeriodRecord("p1", "fsm", date(2020, 1, 6), date(2020, 7, 20), T2),
+            CharacteristicPeriodRecord("p1", "fsm", date(2024, 1, 8), date(2023, 1, 1), T2),
+        ],
+        T2,
+        covers=[("p1", "fsm")],
+    )
+    assert reasons(roll, audited.batch_id) == ["period_ordered"]
+    assert rows(roll, characteristic_periods, "start_date", "end_date", "withdrawn_at") == {
+        (date(2020, 1, 6), date(2020, 7, 20), None),
+        (date(2024, 1, 8), None, None),
+    }
+
+
+def test_a_batch_that_would_withdraw_too_much_is_blocked(engine: Engine) -> None:
+    ids = [f"p{n}" for n in range(1, 41)]
+    sync(engine, Stream.PUPILS, [pupil(i, make_upn(990, 2001, 15, n)) for n, i in enumerate(ids)])
+    periods = [CharacteristicPeriodRecord(i, "fsm", date(2021, 9, 1), None, T1) for i in ids]
+    sync(engine, Stream.CHARACTERISTICS, periods, max_removal_share=0.2)
+    # An emptied FSM list (lost permissions, a report saved half-way): every set covered empty.
+    with pytest.raises(BatchBlocked, match=r"withdraw 40 of the academy's 40 stored"):
+        sync(
+            engine,
+            Stream.CHARACTERISTICS,
+            [],
+            T2,
+            covers=[(i, "fsm") for i in ids],
+            max_removal_share=0.2,
+        )
+    assert rows(engine, characteristic_periods, "withdrawn_at") == {(None,)}
+    with engine.connect() as conn:
+        status, message = conn.execute(
+            select(batches.c.status, batches.c.message)
+            .where(batches.c.stream == "characteristics")
+            .order_by(batches.c.started_at.desc())
+        ).first()
+        cursor = conn.execute(
+            select(watermarks.c.watermark).where(watermarks.c.stream == "characteristics")
+        ).scalar_one()
+    assert status == "blocked" and "max_removal_share" in message
+    assert cursor == T1  # the watermark did not move past the blocked batch
+    # A handful of withdrawals is a correction, whatever the share.
+    _, published = sync(
+        engine,
+        Stream.CHARACTERISTICS,
+        periods[3:],
+        T2,
+        covers=[(i, "fsm") for i in ids],
+        max_removal_share=0.01,
+    )
+    assert published.rows_published == 3
+
+
+def test_a_mis_id_on_two_pupil_rows_publishes_under_the_current_upn(engine: Engine) -> None:
+    # The MIS corrected p1's UPN: raw.pupils keeps the old row (UPN2) beside the new (UPN1).
+    sync(engine, Stream.PUPILS, [pupil("p1", UPN2)])
+    sync(engine, Stream.PUPILS, [pupil("p1", UPN1)._replace(source_updated_at=T2)], T2)
+    assert rows(engine, pupils, "upn", "mis_id") == {(UPN1, "p1"), (UPN2, "p1")}
+    sync(engine, Stream.ENROLMENTS, [EnrolmentRecord("p1", date(2021, 9, 1), None, None, T2)], T2)
+    assert rows(engine, enrolments, "upn") == {(UPN1,)}
+
+
+def test_rows_without_timestamps_are_current(roll: Engine) -> None:
+    """A change-log source stamps nothing: its rows replace and restore stamped ones."""
+    stamped = CharacteristicPeriodRecord("p1", "fsm", date(2024, 1, 8), None, T2)
+    sync(roll, Stream.CHARACTERISTICS, [stamped], T2)
+    ended = stamped._replace(end_date=date(2025, 3, 31), source_updated_at=None)
+    _, published = sync(roll, Stream.CHARACTERISTICS, [ended], None)
+    assert published.rows_published == 1
+    assert rows(roll, characteristic_periods, "end_date") == {(date(2025, 3, 31),)}

@@ -70,6 +70,15 @@ class Academy(_Strict):
     adapter: Adapter
     schedule: str = Field(default="@daily", min_length=1)
     lookback_days: int = Field(default=7, ge=0, le=60)
+    max_removal_share: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description=(
+            "The largest share of the academy's stored enrolments or characteristic periods one "
+            "batch may withdraw; a batch over it is blocked for a person to check."
+        ),
+    )
     code_map: dict[str, str] = Field(
         default_factory=dict,
         description="MIS attendance sub-codes mapped onto national codes, e.g. {'I1': 'I'}.",

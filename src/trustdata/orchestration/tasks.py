@@ -22,7 +22,7 @@ from trustdata.config.settings import get_settings
 from trustdata.config.trust import TrustConfig, load_trust_config
 from trustdata.orchestration.credentials import ConnectionLookup, resolve_secret
 from trustdata.pipeline.audit import audit
-from trustdata.pipeline.batches import read_position
+from trustdata.pipeline.batches import get_batch, read_position
 from trustdata.pipeline.land import land
 from trustdata.pipeline.publish import BatchBlocked, publish
 from trustdata.warehouse.engine import get_engine, warehouse_url
@@ -124,9 +124,21 @@ def audit_stream(*, batch_id: str) -> Summary:
     return summary
 
 
-def publish_stream(*, batch_id: str) -> Summary:
-    """Publish an audited batch and advance its watermark in the same transaction."""
-    result = publish(engine=_engine(), batch_id=uuid.UUID(batch_id))
+def publish_stream(*, batch_id: str, config_path: str | None = None) -> Summary:
+    """Publish an audited batch and advance its watermark in the same transaction.
+
+    A batch that would withdraw more than the academy's ``max_removal_share`` of its stored
+    rows is blocked instead (BatchBlocked names the counts).
+    """
+    engine = _engine()
+    with engine.connect() as conn:
+        academy_id = get_batch(conn, uuid.UUID(batch_id)).academy_id
+    academy = _trust(config_path).academy(academy_id)
+    result = publish(
+        engine=engine,
+        batch_id=uuid.UUID(batch_id),
+        max_removal_share=academy.max_removal_share,
+    )
     return {
         "batch_id": batch_id,
         "status": result.status,

@@ -20,7 +20,6 @@ from sqlalchemy import (
     and_,
     func,
     literal,
-    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -32,7 +31,13 @@ from trustdata.pipeline.deletions import (
     publish_deletions,
     remove_deleted_marks,
 )
-from trustdata.pipeline.keyed import newer_and_different, publish_pupil_keyed
+from trustdata.pipeline.keyed import (
+    TooMuchWithdrawn,
+    newer_and_different,
+    not_older,
+    publish_pupil_keyed,
+    roll,
+)
 from trustdata.pipeline.streams import PUPIL_KEYED
 from trustdata.warehouse.tables import (
     attendance_landing,
@@ -90,13 +95,14 @@ def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> int:
     return int(conn.execute(statement).rowcount or 0)
 
 
-def _resolved_marks(batch_id: uuid.UUID) -> Subquery:
+def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
     """Staged marks with the pupil's UPN in place of the MIS id, latest per key."""
     staged = attendance_landing.c
+    current = roll(academy_id)
     return (
         select(
             staged.academy_id,
-            pupils.c.upn,
+            current.c.upn,
             staged.mark_date,
             staged.session,
             staged.code,
@@ -104,17 +110,15 @@ def _resolved_marks(batch_id: uuid.UUID) -> Subquery:
             staged.mis_mark_id,
             staged.source_updated_at,
         )
-        .join(
-            pupils,
-            and_(pupils.c.academy_id == staged.academy_id, pupils.c.mis_id == staged.mis_pupil_id),
-        )
+        .join(current, current.c.mis_id == staged.mis_pupil_id)
         .where(staged.batch_id == batch_id)
-        .distinct(pupils.c.upn, staged.mark_date, staged.session)
+        .distinct(current.c.upn, staged.mark_date, staged.session)
         .order_by(
-            pupils.c.upn,
+            current.c.upn,
             staged.mark_date,
             staged.session,
             staged.source_updated_at.desc().nulls_last(),
+            staged.mis_mark_id.desc().nulls_last(),
         )
         .subquery("incoming")
     )
@@ -129,10 +133,7 @@ def _keep_superseded(conn: Connection, incoming: Subquery, batch_id: uuid.UUID) 
         .join(incoming, and_(*(stored[c] == incoming.c[c] for c in _MARK_KEY)))
         .where(
             stored.code.is_distinct_from(incoming.c.code),
-            or_(
-                stored.source_updated_at.is_(None),
-                incoming.c.source_updated_at >= stored.source_updated_at,
-            ),
+            not_older(incoming.c.source_updated_at, stored.source_updated_at),
         )
     )
     conn.execute(
@@ -142,8 +143,8 @@ def _keep_superseded(conn: Connection, incoming: Subquery, batch_id: uuid.UUID) 
     )
 
 
-def _publish_marks(conn: Connection, batch_id: uuid.UUID) -> int:
-    incoming = _resolved_marks(batch_id)
+def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> int:
+    incoming = _resolved_marks(batch_id, academy_id)
     _keep_superseded(conn, incoming, batch_id)
     columns = [*_MARK_KEY, *_MARK_DATA]
     statement = insert(attendance_marks).from_select(
@@ -162,8 +163,23 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID) -> int:
     return int(conn.execute(statement).rowcount or 0)
 
 
-def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
-    """Publish an audited batch and advance its watermark, atomically."""
+def publish(
+    *, engine: Engine, batch_id: uuid.UUID, max_removal_share: float = 1.0
+) -> PublishResult:
+    """Publish an audited batch and advance its watermark, atomically.
+
+    ``max_removal_share`` bounds what one batch may withdraw of an academy's stored rows of
+    a stream; a batch over it is rolled back and marked blocked, with the reason.
+    """
+    try:
+        return _publish(engine, batch_id, max_removal_share)
+    except TooMuchWithdrawn as exc:
+        with engine.begin() as conn:
+            set_status(conn, batch_id, BatchStatus.BLOCKED, message=f"error: {exc}")
+        raise BatchBlocked(f"batch {batch_id} blocked: {exc}") from None
+
+
+def _publish(engine: Engine, batch_id: uuid.UUID, max_removal_share: float) -> PublishResult:
     with engine.begin() as conn:
         batch = get_batch(conn, batch_id, lock=True)
         if batch.status == BatchStatus.PUBLISHED:
@@ -174,12 +190,13 @@ def publish(*, engine: Engine, batch_id: uuid.UUID) -> PublishResult:
             raise ValueError(f"batch {batch_id} is {batch.status}; audit it before publishing")
         stream = Stream(batch.stream)
         if stream is Stream.ATTENDANCE:
-            changed = _publish_marks(conn, batch_id)
+            changed = _publish_marks(conn, batch_id, batch.academy_id)
             conn.execute(
                 attendance_landing.delete().where(attendance_landing.c.batch_id == batch_id)
             )
         elif stream in PUPIL_KEYED:
-            changed = publish_pupil_keyed(conn, PUPIL_KEYED[stream], batch_id)
+            spec = PUPIL_KEYED[stream]
+            changed = publish_pupil_keyed(conn, spec, batch_id, batch.academy_id, max_removal_share)
         else:
             if batch.stream == Stream.PUPILS.value:
                 changed = _publish_pupils(conn, batch_id)
