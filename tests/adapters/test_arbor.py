@@ -402,6 +402,48 @@ def test_deletions_come_from_the_student_changelog(root: str, client: httpx.Clie
     assert not deleted & {p.mis_id for p in pupils}
 
 
+def test_deletions_at_a_school_that_never_deleted_a_student_keep_a_cursor(
+    client: httpx.Client,
+) -> None:
+    """A full read with nothing deleted still yields a page with the cursor, so the next run
+    reads from it (and, from a cursor on, the marks' changelog); and a run from a cursor with
+    nothing deleted moves the cursor on."""
+    dataset = generate(scale=0.02)
+    for held in dataset.schools:
+        held.students = [s for s in held.students if s.deleted_at is None]
+    with serving_arbor(dataset) as sandbox:
+        school = sandbox.school(SCHOOL)
+        source = adapter(sandbox.root, client)
+        pages = list(source.fetch(Stream.DELETIONS, Window()))
+        assert [(p.records, p.cursor) for p in pages] == [([], str(school.current_revision))]
+        first = pages[0].cursor
+        # Nothing deleted since: the cursor still moves to the school's latest revision.
+        school.add_object(
+            "ukdfe-free-school-meal-eligibilities",
+            school.lists["students"][0]["id"],
+            {"startDate": "2025-10-01", "endDate": None},
+        )
+        records, moved = read(source, Stream.DELETIONS, Window(cursor=first))
+        assert records == [] and moved == str(school.current_revision) != first
+        record = an_n_mark(sandbox, client)
+        school.delete_mark(record["id"])
+        records, cursor = read(source, Stream.DELETIONS, Window(cursor=moved))
+        assert records == [DeletionRecord("attendance_mark", str(record["id"]), None)]
+        assert cursor == str(school.current_revision)
+
+
+def test_an_attendance_read_with_no_marks_to_return_keeps_a_cursor(
+    sandbox: ArborSandbox, client: httpx.Client
+) -> None:
+    school = sandbox.school(SCHOOL)
+    source = adapter(sandbox.root, client)
+    _, first = read(source, Stream.ATTENDANCE, Window())
+    school.delete_mark(an_n_mark(sandbox, client)["id"])
+    # Only a deletion since: no mark to return, but the cursor moves past it.
+    pages = list(source.fetch(Stream.ATTENDANCE, Window(cursor=first)))
+    assert [(p.records, p.cursor) for p in pages] == [([], str(school.current_revision))]
+
+
 def test_pupils_after_a_student_change_reread_the_roll(root: str, client: httpx.Client) -> None:
     changes = changelog(root, client, "students")
     before = changes[-1]["toRevision"] - 1

@@ -5,6 +5,8 @@ Wire format: ``../shared/reference/mis-wire-formats.md`` ("Arbor REST") and the 
 it numbers every change with a revision instead, so this adapter is a *change-log* source:
 pages carry ``cursor`` (the school's ``currentRevision``, as text) and no ``watermark``. The
 cursor is read *before* the data, so a change made while a read runs is read again next time.
+A read that has a cursor yields at least one page, empty if need be, so the cursor is stored
+even when nothing was found (otherwise the next run would read from the old position again).
 
 Streams:
 
@@ -178,9 +180,13 @@ class ArborAdapter(ArborApi):
     def _paged(
         self, records: Sequence[Record], cursor: str, covers: Sequence[tuple[str, str]] = ()
     ) -> Iterator[Page]:
-        """Pages of ``page_size`` records; the first also names the empty sets ``covers``."""
+        """Pages of ``page_size`` records; the first also names the empty sets ``covers``.
+
+        There is always a page, even with no records: it carries the cursor, so the next run
+        reads from it (a read with nothing to return would otherwise store no position).
+        """
         size = self.options.page_size
-        for start in range(0, max(len(records), 1 if covers else 0), size):
+        for start in range(0, max(len(records), 1), size):
             yield Page(records[start : start + size], None, cursor, covers if start == 0 else ())
 
     # -- the roll: pupils, enrolments, characteristics --------------------------------------
@@ -258,8 +264,12 @@ class ArborAdapter(ArborApi):
         codes = self._codes()
         if window.cursor is None:
             cursor = self._position(window, ("attendance-records",))
+            empty = True
             for rows in self._pages("attendance-records", "attendanceRecords"):
+                empty = False
                 yield Page([mark_record(row, codes) for row in rows], None, cursor)
+            if empty:
+                yield Page([], None, cursor)  # the cursor, with no mark
             return
         after = self._after(window)
         log_ = self._changelog("attendance-records", after)
@@ -267,6 +277,7 @@ class ArborAdapter(ArborApi):
         deleted: set[str] = set()
         missing: set[str] = set()
         batch: list[AttendanceMarkRecord] = []
+        yielded = False
         for chunk in self._changed_ids(log_.changes, deleted):
             rows = self._by_id("attendance-records", "attendanceRecords", chunk)
             missing.update(set(chunk) - {ref_id(row) for row in rows})
@@ -274,8 +285,9 @@ class ArborAdapter(ArborApi):
             while len(batch) >= self.options.page_size:
                 yield Page(batch[: self.options.page_size], None, cursor)
                 batch = batch[self.options.page_size :]
-        if batch:
-            yield Page(batch, None, cursor)
+                yielded = True
+        if batch or not yielded:
+            yield Page(batch, None, cursor)  # the last marks, or only the cursor
         if deleted or missing:
             log.warning(
                 "arbor attendance after revision %d: %d records deleted and %d changed records "
