@@ -101,8 +101,9 @@ def build_academy_dag(academy: Academy) -> DAG:
             audited = audit(landed)
             published[stream] = publish(audited)
             if stream not in ("pupils", "deletions"):
-                # Rows are keyed to pupils by UPN, so the roll must be published first.
-                published["pupils"] >> audited
+                # Rows are keyed to pupils by UPN: read them after the roll is published, so a
+                # pupil who joined while the roll was read is on it, not quarantined as unknown.
+                published["pupils"] >> landed
     return dag
 
 

@@ -26,9 +26,12 @@ from trustdata.adapters.base import (
     Window,
 )
 from trustdata.domain.records import (
+    MARK_OBJECT,
     AssessmentResultRecord,
+    AttendanceMarkRecord,
     AttendanceSummaryRecord,
     CharacteristicPeriodRecord,
+    DeletionRecord,
     EnrolmentRecord,
     PupilRecord,
 )
@@ -38,6 +41,7 @@ from trustdata.pipeline.land import land
 from trustdata.pipeline.publish import BatchBlocked, publish
 from trustdata.warehouse.tables import (
     assessment_results,
+    attendance_marks,
     attendance_summaries,
     batches,
     characteristic_periods,
@@ -365,3 +369,55 @@ def test_rows_without_timestamps_are_current(roll: Engine) -> None:
     _, published = sync(roll, Stream.CHARACTERISTICS, [ended], None)
     assert published.rows_published == 1
     assert rows(roll, characteristic_periods, "end_date") == {(date(2025, 3, 31),)}
+
+
+def test_a_mark_deleted_before_its_read_published_is_quarantined(roll: Engine) -> None:
+    monday = date(2025, 9, 8)
+    marks = [
+        AttendanceMarkRecord("m1", "p1", monday, "AM", "/", T1),
+        AttendanceMarkRecord("m2", "p1", monday, "PM", "N", T1),
+    ]
+    landed = land(
+        engine=roll,
+        adapter=Scripted(marks),
+        academy_id=ACADEMY,
+        stream=Stream.ATTENDANCE,
+        window=Window(),
+    )
+    # Meanwhile the MIS deleted the PM mark, and the deletions batch published first.
+    sync(roll, Stream.DELETIONS, [DeletionRecord(MARK_OBJECT, "m2", None)])
+    audited = audit(engine=roll, batch_id=landed.batch_id)
+    publish(engine=roll, batch_id=landed.batch_id)
+    assert reasons(roll, audited.batch_id) == ["mark_not_deleted"]
+    assert rows(roll, attendance_marks, "mis_mark_id") == {("m1",)}
+
+
+def test_a_database_error_while_landing_names_no_row_data(roll: Engine) -> None:
+    # PostgreSQL's CONTEXT quotes the failing value ("column nc_year: 99999"): left out.
+    secret = "99999"
+    bad = pupil("p3", make_upn(990, 2001, 15, 3))._replace(nc_year=int(secret))
+    with pytest.raises(RuntimeError, match=r"landing failed: NumericValueOutOfRange \(SQLSTATE 22003\)"):
+        land(
+            engine=roll,
+            adapter=Scripted([bad]),
+            academy_id=ACADEMY,
+            stream=Stream.PUPILS,
+            window=Window(),
+        )
+    with roll.connect() as conn:
+        message = conn.execute(
+            select(batches.c.message).where(batches.c.status == "failed")
+        ).scalar_one()
+    assert secret not in message
+
+
+def test_covers_on_a_stream_not_sent_whole_fail_the_landing(roll: Engine) -> None:
+    result = AssessmentResultRecord("p1", "KS2", 2025, "MAT", "TT", "", "104", T1)
+    with pytest.raises(ValueError, match="only streams sent whole"):
+        land(
+            engine=roll,
+            adapter=Scripted([result], covers=[("p1", "")]),
+            academy_id=ACADEMY,
+            stream=Stream.ASSESSMENTS,
+            window=Window(),
+        )

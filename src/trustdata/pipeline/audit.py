@@ -31,11 +31,18 @@ from sqlalchemy import (
 
 from trustdata.adapters.base import CHARACTERISTICS, REGISTRATIONS, Stream
 from trustdata.domain import checks
+from trustdata.domain.records import MARK_OBJECT
 from trustdata.domain.upn import upn_problem
 from trustdata.pipeline.batches import Batch, BatchStatus, get_batch, set_status
 from trustdata.pipeline.land import LANDING
 from trustdata.pipeline.streams import PUPIL_KEYED
-from trustdata.warehouse.tables import attendance_landing, pupils, pupils_landing, quarantine
+from trustdata.warehouse.tables import (
+    attendance_landing,
+    deletions,
+    pupils,
+    pupils_landing,
+    quarantine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +167,16 @@ def _audit_attendance(
     known_pupil = exists().where(
         pupils.c.academy_id == academy_id, pupils.c.mis_id == attendance_landing.c.mis_pupil_id
     )
+    deleted_in_mis = exists().where(
+        deletions.c.academy_id == academy_id,
+        deletions.c.object_type == MARK_OBJECT,
+        deletions.c.mis_id == attendance_landing.c.mis_mark_id,
+    )
     for check, reason, condition in (
         ("session_am_pm", "session is not AM or PM", bad_session),
         ("pupil_known", "mark for a pupil not on the academy's published roll", ~known_pupil),
+        # A read that raced the deletion (the deletion published first) must not bring it back.
+        ("mark_not_deleted", "the MIS has since deleted this mark", deleted_in_mis),
     ):
         moved = _quarantine(
             conn,

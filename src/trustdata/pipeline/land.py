@@ -22,7 +22,7 @@ from trustdata.adapters.base import RECORD_TYPES, Adapter, Page, Stream, Window
 from trustdata.domain.codes import CodeTable, national_code_table
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 from trustdata.pipeline.batches import BatchStatus, set_status
-from trustdata.pipeline.streams import PUPIL_KEYED
+from trustdata.pipeline.streams import PUPIL_KEYED, WHOLE_STREAMS
 from trustdata.warehouse.engine import psycopg_conninfo
 from trustdata.warehouse.tables import (
     attendance_landing,
@@ -136,11 +136,14 @@ def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
         stale = [
             row.batch_id
             for row in conn.execute(
-                batches.select().where(
+                batches.select()
+                .where(
                     batches.c.academy_id == academy_id,
                     batches.c.stream == stream.value,
                     batches.c.status.in_(open_states),
                 )
+                # Waits for a publish in flight; a batch it published no longer matches.
+                .with_for_update()
             )
         ]
         if stale:
@@ -150,7 +153,7 @@ def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
             )
             conn.execute(
                 update(batches)
-                .where(batches.c.batch_id.in_(stale))
+                .where(batches.c.batch_id.in_(stale), batches.c.status.in_(open_states))
                 .values(status=BatchStatus.DISCARDED, message="superseded by a newer landing")
             )
     return len(stale)
@@ -190,7 +193,10 @@ def land(
         )
     except Exception as exc:
         with engine.begin() as conn:
-            set_status(conn, batch_id, BatchStatus.FAILED, message=f"landing failed: {exc}"[:500])
+            set_status(conn, batch_id, BatchStatus.FAILED, message=_failure(exc))
+        if isinstance(exc, psycopg.Error):
+            # PostgreSQL's DETAIL can quote the failing row: re-raise without it.
+            raise RuntimeError(_failure(exc)) from None
         raise
     with engine.begin() as conn:
         set_status(
@@ -203,6 +209,15 @@ def land(
         )
     log.info("landed %s %s: batch %s, %d rows", academy_id, stream.value, batch_id, rows)
     return LandResult(batch_id, rows, watermark, cursor)
+
+
+def _failure(exc: Exception) -> str:
+    """Why a landing failed, without row data: a database error's condition and code."""
+    if isinstance(exc, psycopg.Error) and exc.diag.sqlstate:
+        # Even the primary message can quote the value ('value "..." is out of range').
+        return f"landing failed: {type(exc).__name__} (SQLSTATE {exc.diag.sqlstate})"
+    # Client-side errors (the adapter's, psycopg's own) name no row values.
+    return f"landing failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"[:500]
 
 
 def _copy_covers(
@@ -256,6 +271,11 @@ def _copy_pages(
                     watermark = page.watermark
                 # Pages come in history order: the last cursor is where the next read starts.
                 history_cursor = page.cursor or history_cursor
+                if page.covers and stream not in WHOLE_STREAMS:
+                    raise ValueError(
+                        f"a page of {stream.value} named covers; only streams sent whole "
+                        "per pupil (enrolments, characteristics) take them"
+                    )
                 covers.update(page.covers)
         if covers:
             _copy_covers(conn, batch_id, academy_id, covers)

@@ -86,3 +86,6 @@ PUPIL_KEYED: dict[Stream, PupilKeyedStream] = {
         ),
     )
 }
+
+#: The streams sent whole per pupil, the only ones whose pages may name ``covers``.
+WHOLE_STREAMS = frozenset(s for s, spec in PUPIL_KEYED.items() if spec.whole_per is not None)
