@@ -231,6 +231,51 @@ def test_characteristics_name_the_sets_arbor_holds_no_row_of(
     assert set(pages[0].covers) == {(sid, c) for sid in roll for c in CHARACTERISTICS} - held
 
 
+def test_a_set_a_skipped_row_may_belong_to_is_not_covered(
+    sandbox: ArborSandbox, client: httpx.Client
+) -> None:
+    """A skipped row may be a period of its set (any care set, for a care status not known):
+    covering the set as empty would withdraw the pupil's stored periods of it."""
+    school = sandbox.school(SCHOOL)
+    satellites = (
+        "ukdfe-free-school-meal-eligibilities",
+        "in-care-status-assignments",
+        "ukdfe-pupil-premium-recipients",
+    )
+    owners = {row["student"]["id"] for resource in satellites for row in school.lists[resource]}
+    without = [s["id"] for s in school.lists["students"] if s["id"] not in owners]
+    unknown, no_start, fsm, service, control = without[:5]
+    care = "in-care-status-assignments"
+    school.add_object(care, unknown, {"careStatus": "RESPITE", "startDate": "2024-01-10"})
+    school.add_object(care, no_start, {"careStatus": "IN_CARE", "startDate": None})
+    school.add_object(
+        "ukdfe-free-school-meal-eligibilities", fsm, {"startDate": None, "endDate": None}
+    )
+    school.add_object(
+        "ukdfe-pupil-premium-recipients",
+        service,
+        {"premiumType": "SERVICE_CHILD", "startDate": None, "endDate": None},
+    )
+    pages = list(adapter(sandbox.root, client).fetch(Stream.CHARACTERISTICS, Window()))
+    covers = {(sid, c) for page in pages for sid, c in page.covers}
+    assert {c for sid, c in covers if sid == str(control)} == set(CHARACTERISTICS)
+    assert {c for sid, c in covers if sid == str(unknown)} == {"fsm", "service_child"}
+    assert {c for sid, c in covers if sid == str(no_start)} == {"fsm", "service_child"}
+    assert {c for sid, c in covers if sid == str(fsm)} == {"cla", "plac", "service_child"}
+    assert {c for sid, c in covers if sid == str(service)} == {"fsm", "cla", "plac"}
+
+
+def test_a_skipped_care_row_leaves_both_care_sets_uncovered() -> None:
+    pupil = ArborPupil(student={"id": 1})
+    pupil.care.append({"careStatus": "IN_CARE", "startDate": "2024-01-10", "endDate": None})
+    pupil.care.append({"careStatus": "RESPITE", "startDate": "2024-02-10", "endDate": None})
+    skipped: Counter[str] = Counter()
+    records, not_empty = pupil.periods("1", skipped)
+    assert [(r.characteristic, r.start_date) for r in records] == [("cla", date(2024, 1, 10))]
+    assert not_empty == {"cla", "plac"}
+    assert skipped == Counter({"care status not known": 1})
+
+
 def test_a_new_fsm_period_alone_is_read_incrementally(
     sandbox: ArborSandbox, client: httpx.Client
 ) -> None:

@@ -24,8 +24,9 @@ Streams:
   known, are skipped and counted in a log line (counts only). Every pupil on the roll is sent
   with their whole set of each characteristic, and a characteristic Arbor holds no row of
   for a pupil is named in the first page's ``covers``: a period removed in Arbor is withdrawn
-  downstream, even the pupil's last one. A set whose only rows were skipped is not covered
-  (it stays as stored).
+  downstream, even the pupil's last one. A set a skipped row may belong to is not covered
+  (it stays as stored): a skipped care row, whose status may be either, leaves both ``cla``
+  and ``plac`` uncovered.
 - attendance: the ``attendance-marks`` code table, then ``attendance-records`` in full, or,
   with a cursor, the records the changelog names as created or updated, read by id in chunks
   of up to ``ID_CHUNK`` (and ``ID_CHUNK_CHARS`` characters of ids) with the list filter
@@ -230,14 +231,15 @@ class ArborAdapter(ArborApi):
         return records
 
     def _characteristics(self) -> tuple[list[Record], list[tuple[str, str]]]:
-        """Every pupil's periods, and the (pupil, characteristic) sets Arbor holds no row of."""
+        """Every pupil's periods, and the (pupil, characteristic) sets Arbor holds no row of
+        (none skipped either)."""
         skipped: Counter[str] = Counter()
         records: list[Record] = []
         empty: list[tuple[str, str]] = []
         for sid, pupil in self._roll((_FSM, _PREMIUM, _CARE)).items():
-            periods, held = pupil.periods(sid, skipped)
+            periods, not_empty = pupil.periods(sid, skipped)
             records.extend(periods)
-            empty.extend((sid, c) for c in CHARACTERISTICS if c not in held)
+            empty.extend((sid, c) for c in CHARACTERISTICS if c not in not_empty)
         if skipped:
             log.warning(
                 "arbor characteristics: skipped %d rows (%s)",

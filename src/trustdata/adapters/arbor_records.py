@@ -32,6 +32,8 @@ _GENDERS = {"MALE": "M", "M": "M", "FEMALE": "F", "F": "F"}
 #: are PLAC. Arbor's exact status names are [unknown], so any status containing a marker counts.
 _IN_CARE = "IN_CARE"
 _PLAC_MARKERS = ("PREVIOUSLY", "POST", "ADOPT", "GUARDIAN", "CHILD_ARRANGEMENT", "RESIDENCE")
+#: The characteristics care status assignments give.
+_CARE_SETS = ("cla", "plac")
 
 
 def ref_id(value: Any) -> str | None:
@@ -153,36 +155,41 @@ class ArborPupil:
     def periods(
         self, mis_id: str, skipped: Counter[str]
     ) -> tuple[list[CharacteristicPeriodRecord], set[str]]:
-        """The pupil's whole set of characteristic periods, and the characteristics Arbor
-        holds any row of for them (an empty set is one of the others).
+        """The pupil's whole set of characteristic periods, and the characteristics not to
+        cover as empty: those Arbor holds a period of, and those a skipped row may belong to.
 
         A row without a start date cannot be keyed and is skipped, as is a care status this
         adapter does not know; ``skipped`` counts both by characteristic (or ``care status``).
+        A skipped care row may be either care characteristic, so it leaves both ``cla`` and
+        ``plac`` uncovered: the pupil's stored periods of them stay as they are.
         """
         records: list[CharacteristicPeriodRecord] = []
-        held: set[str] = set()
-        for characteristic, row in self._period_rows(skipped):
-            held.add(characteristic)
+        not_empty: set[str] = set()
+        for characteristic, could_be, row in self._period_rows():
+            if characteristic is None:
+                skipped["care status not known"] += 1
+                not_empty.update(could_be)
+                continue
             start = parse_day(row.get("startDate"))
             if start is None:
                 skipped[f"{characteristic} without a start date"] += 1
+                not_empty.update(could_be)
                 continue
+            not_empty.add(characteristic)
             end = parse_day(row.get("endDate"))
             records.append(CharacteristicPeriodRecord(mis_id, characteristic, start, end, None))
-        return records, held
+        return records, not_empty
 
-    def _period_rows(self, skipped: Counter[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    def _period_rows(self) -> Iterator[tuple[str | None, tuple[str, ...], Mapping[str, Any]]]:
+        """Each row with its characteristic (None: a care status not known) and the sets the
+        row may belong to."""
         for row in self.fsm:
-            yield "fsm", row
+            yield "fsm", ("fsm",), row
         for row in self.care:
-            characteristic = care_characteristic(row.get("careStatus"))
-            if characteristic is None:
-                skipped["care status not known"] += 1
-            else:
-                yield characteristic, row
+            yield care_characteristic(row.get("careStatus")), _CARE_SETS, row
         for row in self.premium:
             if str(row.get("premiumType") or "").strip().upper() == "SERVICE_CHILD":
-                yield "service_child", row
+                yield "service_child", ("service_child",), row
 
 
 def enrolment_record(student: Mapping[str, Any]) -> EnrolmentRecord | None:
