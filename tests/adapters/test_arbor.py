@@ -299,6 +299,28 @@ def test_a_new_fsm_period_alone_is_read_incrementally(
     assert now[str(sid)].fsm_eligible and now[str(sid)].fsm6
 
 
+def test_a_upn_fix_rereads_enrolments_and_characteristics(
+    sandbox: ArborSandbox, client: httpx.Client
+) -> None:
+    """Both are keyed to pupils by UPN downstream: a corrected UPN must reach them too."""
+    source = adapter(sandbox.root, client)
+    school = sandbox.school(SCHOOL)
+    streams = (Stream.ENROLMENTS, Stream.CHARACTERISTICS)
+    full = {stream: read(source, stream, Window()) for stream in streams}
+    revision = school.add_object(
+        "ukdfe-upn-assignments",
+        school.lists["students"][0]["id"],
+        {
+            "upn": make_upn(990, 2001, 2026, 998),
+            "isTemporary": False,
+            "startDatetime": "2026-01-01 00:00:00",
+        },
+    )
+    for stream in streams:
+        records, cursor = read(source, stream, Window(cursor=full[stream][1]))
+        assert (records, cursor) == (full[stream][0], str(revision)), stream
+
+
 def test_flags_and_upn_are_judged_as_at_the_window_date(
     sandbox: ArborSandbox, client: httpx.Client
 ) -> None:

@@ -38,9 +38,10 @@ Streams:
   A full read does not replay the marks' whole changelog (every mark ever taken).
 
 With a cursor, pupils, enrolments and characteristics first read page one of the changelog of
-each resource they are built from (a new FSM period is its own object: it changes no student)
-and yield nothing when none changed; when one did, the stream is read whole again (a roll is
-a few hundred to a few thousand students).
+each resource they are built from (a new FSM period is its own object: it changes no student;
+enrolments and characteristics count ``ukdfe-upn-assignments`` among theirs, since their rows
+are keyed to pupils by UPN downstream) and yield nothing when none changed; when one did, the
+stream is read whole again (a roll is a few hundred to a few thousand students).
 
 The pupil flags FSM, FSM6 and in care, and the choice of UPN (an assignment open on the date),
 are judged on the window's ``as_at`` (the run's logical date), or today without one: Arbor
@@ -108,18 +109,21 @@ ID_CHUNK_CHARS = 1500
 _FSM = "ukdfe-free-school-meal-eligibilities"
 _PREMIUM = "ukdfe-pupil-premium-recipients"
 _CARE = "in-care-status-assignments"
+_UPNS = "ukdfe-upn-assignments"
 #: The satellite resources joined to students, and the ``ArborPupil`` list each fills.
 _SATELLITES = {
-    "ukdfe-upn-assignments": "upns",
+    _UPNS: "upns",
     _FSM: "fsm",
     _PREMIUM: "premium",
     _CARE: "care",
 }
 #: The resources each roll-derived stream is built from: a change to any of them re-reads it.
+#: Enrolments and characteristics are keyed to pupils by UPN downstream, so a UPN fix re-reads
+#: them too.
 _SOURCES: dict[Stream, tuple[str, ...]] = {
     Stream.PUPILS: ("students", "persons", *_SATELLITES),
-    Stream.ENROLMENTS: ("students",),
-    Stream.CHARACTERISTICS: ("students", _FSM, _PREMIUM, _CARE),
+    Stream.ENROLMENTS: ("students", _UPNS),
+    Stream.CHARACTERISTICS: ("students", _UPNS, _FSM, _PREMIUM, _CARE),
 }
 
 
