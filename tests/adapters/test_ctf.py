@@ -689,15 +689,71 @@ def test_mark_errors_name_the_element(tmp_path: Path) -> None:
         assert expected in error(tmp_path, ctf, Stream.ATTENDANCE)
 
 
-def test_every_stream_pages_and_skips_pupils_read_from_a_newer_file(tmp_path: Path) -> None:
+def test_every_stream_pages_and_reads_yearly_rows_from_every_file(tmp_path: Path) -> None:
     Ctf([Kid(n, attendance=[Year()]) for n in range(1, 6)]).write(tmp_path / "a.xml")
     Ctf([Kid(2, attendance=[Year("2024")])]).write(tmp_path / "b.xml", when=LATE)
     source = adapter(folder=str(tmp_path), page_size=2)
     pages = read(source, stream=Stream.ATTENDANCE_SUMMARIES)
-    assert [len(p.records) for p in pages] == [1, 2, 2]
+    assert [len(p.records) for p in pages] == [1, 2, 2, 1]
     years = {(r.mis_pupil_id, r.academic_year_start) for p in pages for r in p.records}
-    assert (upn(2), 2024) in years and (upn(2), 2025) not in years
+    # Pupil 2's 2025 totals are only in the older file: they are kept, not lost.
+    assert {(upn(2), 2024), (upn(2), 2025)} <= years and len(years) == 6
     assert read(source, after=EARLY, stream=Stream.ATTENDANCE_SUMMARIES)[0].watermark == LATE
+
+
+def test_a_newer_file_of_this_year_keeps_last_years_marks_summaries_and_results(
+    tmp_path: Path,
+) -> None:
+    """summer.xml holds 2024-25, the newer autumn.xml 2025-26: a pupil in both keeps both
+    years' marks, totals and results; the sets sent whole come from the newer file only."""
+    last = Year("2024", start="2024-06-02", marks="/\\/")
+    summer = Kid(
+        1,
+        year="5",
+        fsm=[("2022-09-01", None)],
+        schools=[(OWN, "2020-09-01", None)],
+        attendance=[last],
+        results={"KS2": [("2025", "MAT", "TT", None, "101")]},
+    )
+    autumn = Kid(
+        1,
+        year="6",
+        fsm=[("2022-09-01", "2025-07-18")],
+        schools=[(OWN, "2020-09-02", None)],
+        attendance=[Year("2025", start="2025-09-01", marks="/\\")],
+        results={"KS2": [("2026", "MAT", "TT", None, "104")]},
+    )
+    Ctf([summer, Kid(2)]).write(tmp_path / "summer.xml", when=EARLY)
+    Ctf([autumn]).write(tmp_path / "autumn.xml", when=LATE)
+    source = adapter(folder=str(tmp_path))
+
+    def got(stream: Stream) -> list[Any]:
+        return [r for page in read(source, stream=stream) for r in page.records]
+
+    marks = [(m.mark_date, m.session, m.source_updated_at) for m in got(Stream.ATTENDANCE)]
+    assert marks == [
+        (date(2025, 9, 1), "AM", LATE),
+        (date(2025, 9, 1), "PM", LATE),
+        (date(2024, 6, 2), "AM", EARLY),
+        (date(2024, 6, 2), "PM", EARLY),
+        (date(2024, 6, 3), "AM", EARLY),
+    ]
+    summaries = got(Stream.ATTENDANCE_SUMMARIES)
+    assert [(r.academic_year_start, r.source_updated_at) for r in summaries] == [
+        (2025, LATE),
+        (2024, EARLY),
+    ]
+    results = got(Stream.ASSESSMENTS)
+    assert [(r.assessment_year, r.result, r.source_updated_at) for r in results] == [
+        (2026, "104", LATE),
+        (2025, "101", EARLY),
+    ]
+    # Sets sent whole: pupil 1's from the newer file only; pupil 2 from the older.
+    assert [(r.mis_id, r.nc_year) for r in got(Stream.PUPILS)] == [(upn(1), 6), (upn(2), 5)]
+    assert [(r.start_date, r.end_date) for r in got(Stream.CHARACTERISTICS)] == [
+        (date(2022, 9, 1), date(2025, 7, 18))
+    ]
+    assert [r.start_date for r in got(Stream.ENROLMENTS)] == [date(2020, 9, 2)]
 
 
 # --- end to end: land -> audit -> publish into PostgreSQL ---------------------------------------

@@ -70,8 +70,12 @@ parsing (entity expansion attacks). Errors name the file, the element and the fi
 value.
 
 Incremental sync follows the CSV adapter: a file's watermark is its modification time, every
-record from it carries that time, files are read newest first and a pupil (by UPN) read from a
-newer file is skipped in older ones, for every stream: a pupil's sets come from one file.
+record from it carries that time, and files are read newest first. For the streams sent whole
+(pupils, enrolments, characteristics) a pupil (by UPN) read from a newer file is skipped in
+older ones: a pupil's sets come from one file. Marks, attendance summaries and results are read
+from every file: an older file may hold a year the newer one does not (last year's marks in a
+summer file, this year's in an autumn one), and where both hold a row, the pipeline keeps the
+newest by source timestamp, the file's.
 Files need no secret; name any environment variable as ``credential``.
 """
 
@@ -124,6 +128,8 @@ _READERS: dict[Stream, _Reader] = {
     Stream.ATTENDANCE_SUMMARIES: CtfPupil.summaries,
     Stream.ASSESSMENTS: CtfPupil.assessments,
 }
+#: Streams sent whole per pupil: a pupil read from a newer file is skipped in older ones.
+_NEWEST_FILE_WINS = frozenset({Stream.PUPILS, Stream.ENROLMENTS, Stream.CHARACTERISTICS})
 #: Streams that cannot tell this academy's rows from other schools' without the header's LAESTAB.
 _NEED_LAESTAB = (Stream.ENROLMENTS, Stream.ATTENDANCE)
 
@@ -185,7 +191,7 @@ class CtfAdapter(Adapter[CtfOptions]):
             if empty or covers:
                 # The sets this file holds whole, empty ones included (see Page.covers).
                 yield Page([], stamp, covers=sorted(covers))
-            skipped = len(in_file & seen)
+            skipped = len(in_file & seen) if stream in _NEWEST_FILE_WINS else 0
             if skipped:
                 log.info("%s: %d pupils skipped, read from a newer file", path.name, skipped)
             seen |= in_file
@@ -212,7 +218,7 @@ class CtfAdapter(Adapter[CtfOptions]):
                 raise AdapterError(f"{path.name}: a second Header after the pupils")
             pupil = CtfPupil(elem, path.name, index)
             in_file.add(pupil.mis_id)
-            if pupil.mis_id in seen:
+            if pupil.mis_id in seen and stream in _NEWEST_FILE_WINS:
                 continue
             # A container that is present holds the pupil's whole set, even with no entries.
             if stream is Stream.CHARACTERISTICS and find_container(elem, "FSMhistory") is not None:
