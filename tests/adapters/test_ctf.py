@@ -23,6 +23,7 @@ from trustdata import orchestration
 from trustdata.adapters.base import AdapterError, Page, Stream, Window
 from trustdata.adapters.ctf import CtfAdapter, CtfOptions
 from trustdata.adapters.ctf_xml import read_sections
+from trustdata.config.trust import ConfigError, load_trust_config
 from trustdata.domain.records import (
     AssessmentResultRecord,
     AttendanceMarkRecord,
@@ -253,6 +254,8 @@ def write_ctf_folder(folder: Path) -> dict[str, Any]:
 
 
 def adapter(**options: Any) -> CtfAdapter:
+    """A CTF adapter of this academy (``urn`` defaults to its URN)."""
+    options.setdefault("urn", URN)
     with httpx.Client() as client:  # unused by file adapters; the contract requires one
         return CtfAdapter(options=CtfOptions.model_validate(options), secret="none", client=client)
 
@@ -319,6 +322,37 @@ def test_options_are_strict() -> None:
         CtfOptions.model_validate({"folder": "/x", "urn": "12345"})
 
 
+@pytest.mark.parametrize("options", [{}, {"urn": None}, {"urn": ""}])
+def test_the_academys_urn_is_required(tmp_path: Path, options: dict[str, Any]) -> None:
+    """Without it a CTF received from a pupil's previous school would be read as this
+    academy's: its marks and enrolments stored as ours."""
+    with pytest.raises(ValidationError, match="a CTF names the school it came from") as caught:
+        CtfOptions.model_validate({"folder": "/x", **options})
+    assert [e["loc"] for e in caught.value.errors()] == [("urn",)]
+    # The trust config names the academy, the field and the fix.
+    config = one_academy_config(
+        tmp_path,
+        academy_id=ACADEMY,
+        urn=URN,
+        kind="ctf",
+        options={"folder": str(tmp_path), **options},
+        credential_env="TD_CTF_NO_SECRET",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_trust_config(config)
+    assert f"academies['{ACADEMY}'].adapter.options.urn: " in str(error.value)
+    assert "the academy's URN tells its own files from others'" in str(error.value)
+
+
+def test_a_ctf_from_a_previous_school_is_not_read_as_this_academys(tmp_path: Path) -> None:
+    # The pupil's previous school sent their CTF: its registers and enrolment are its own.
+    kid = Kid(1, schools=[(PREVIOUS, "2019-09-01", None)], attendance=[Year(marks="/\\")])
+    ctf = Ctf([kid], urn="990002", school=PREVIOUS)
+    for stream in (Stream.ATTENDANCE, Stream.ENROLMENTS):
+        message = error(tmp_path, ctf, stream)
+        assert "Header/SourceSchool/URN is '990002', not the academy's 990001" in message
+
+
 @pytest.mark.parametrize(
     ("ctf", "expected"),
     [
@@ -339,7 +373,7 @@ def test_header_checks_also_run_in_check_connection(tmp_path: Path) -> None:
     Ctf(urn="990002").write(tmp_path / "other.xml")
     with pytest.raises(AdapterError, match=r"other\.xml: Header/SourceSchool/URN"):
         adapter(folder=str(tmp_path), urn=URN).check_connection()
-    adapter(folder=str(tmp_path)).check_connection()  # without 'urn' any school is read
+    adapter(folder=str(tmp_path), urn="990002").check_connection()
 
 
 def test_not_a_ctf(tmp_path: Path) -> None:
@@ -617,6 +651,25 @@ def test_enrolments_at_this_academy_only(tmp_path: Path) -> None:
     first, second, third = rows(tmp_path, Stream.PUPILS, *kids)
     assert (first.admission_date, first.leaving_date) == (date(2024, 1, 8), None)
     assert second.admission_date is None and third.admission_date is None
+
+
+def test_an_undated_entry_at_this_academy_leaves_the_pupils_enrolments_as_stored(
+    tmp_path: Path,
+) -> None:
+    """An entry without an EntryDate is skipped, so the file does not hold the pupil's set
+    whole: covering it would withdraw the enrolment stored from an earlier file."""
+    kids = [
+        Kid(1, schools=[(OWN, None, None)]),
+        Kid(2, schools=[(OWN, "2021-09-01", "2023-01-06"), (OWN, None, None)]),
+        Kid(3, schools=[(PREVIOUS, None, None)]),  # another school's: not ours to key
+        Kid(4, schools=[(OWN, "2021-09-01", None)]),
+    ]
+    Ctf(kids).write(tmp_path / "one.xml")
+    pages = read(adapter(folder=str(tmp_path)), stream=Stream.ENROLMENTS)
+    records = [(r.mis_pupil_id, r.start_date) for page in pages for r in page.records]
+    assert records == [(upn(2), date(2021, 9, 1)), (upn(4), date(2021, 9, 1))]
+    covers = [cover for page in pages for cover in page.covers]
+    assert covers == sorted([(upn(3), ""), (upn(4), "")])
 
 
 def test_enrolment_errors(tmp_path: Path) -> None:

@@ -4,9 +4,11 @@ Options (``adapter.options`` in the trust config):
 
 - ``folder``: the academy's drop folder, an absolute path that must exist when a sync runs.
 - ``pattern``: glob pattern of the CTF files inside the folder (default ``*.xml``).
-- ``urn``: the academy's URN; when set, a file whose ``SourceSchool/URN`` differs (a file for
-  another school dropped in the wrong folder, or a CTF received from a pupil's previous school)
-  is rejected rather than read.
+- ``urn`` (required): the academy's URN. A CTF names the school it came from
+  (``Header/SourceSchool/URN``), and a CTF received from a pupil's previous school holds that
+  school's registers and enrolments; read as this academy's, they would be stored as ours. So a
+  file whose ``SourceSchool/URN`` differs (that, or a file for another school dropped in the
+  wrong folder) is rejected rather than read.
 - ``fsm6_as_at``: the date FSM and FSM6 are judged on; by default the date of each file's
   ``Header/DateTime`` (when the MIS wrote it).
 - ``page_size`` (default 2000).
@@ -58,6 +60,9 @@ Streams, each read from every ``CTFpupilData/Pupil``:
   whole (a present ``SchoolHistory`` covers the pupil's set, as ``FSMhistory`` does).
   ``SchoolHistory`` is not in our CTF reference ([unknown]), so it is read tolerantly:
   no ``SchoolHistory``, no matching entry or an entry without an ``EntryDate`` gives nothing.
+  An entry of this academy without an ``EntryDate`` is skipped, so the file does not hold that
+  pupil's set whole: it is not covered, and their stored enrolments stay (counted in a log
+  line).
 - ``attendance``: session marks from ``Attendance/YearData/AttendSessions`` of this academy's
   own ``YearData`` only: ``AttendanceMarks`` holds two characters per calendar day from
   ``AttendanceStartDate``, AM then PM; ``#`` (not in session) and blanks give no mark. How the
@@ -90,7 +95,7 @@ from itertools import islice
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from trustdata.adapters.base import (
     Adapter,
@@ -113,9 +118,26 @@ class CtfOptions(AdapterOptions):
 
     folder: Path = Field(description="the academy's drop folder (absolute path)")
     pattern: str = Field(default="*.xml", min_length=1)
-    urn: str | None = Field(default=None, pattern=r"^\d{6}$")
+    # Required; the default only lets the check below say why, in place of "Field required".
+    urn: str = Field(
+        default="",
+        validate_default=True,
+        pattern=r"^\d{6}$",
+        description="the academy's URN: files from other schools are rejected",
+    )
     fsm6_as_at: date | None = None
     page_size: int = Field(default=2000, ge=1, le=100_000)
+
+    @field_validator("urn", mode="before")
+    @classmethod
+    def _urn_given(cls, value: object) -> object:
+        if value is None or value == "":
+            raise ValueError(
+                "required: a CTF names the school it came from, and the academy's URN tells "
+                "its own files from others' (a CTF received from a pupil's previous school "
+                "holds that school's marks and enrolments); set it to the academy's 6-digit URN"
+            )
+        return value
 
 
 _Reader = Callable[[CtfPupil, Header, datetime], Iterable[Record]]
@@ -213,6 +235,7 @@ class CtfAdapter(Adapter[CtfOptions]):
                 f"to tell this academy's {stream.value} from other schools'"
             )
         read = _READERS[stream]
+        undated = 0
         for index, elem in enumerate(sections, start=1):
             if elem.tag != "Pupil":
                 raise AdapterError(f"{path.name}: a second Header after the pupils")
@@ -224,8 +247,18 @@ class CtfAdapter(Adapter[CtfOptions]):
             if stream is Stream.CHARACTERISTICS and find_container(elem, "FSMhistory") is not None:
                 covers.add((pupil.mis_id, "fsm"))
             elif stream is Stream.ENROLMENTS and find_container(elem, "SchoolHistory") is not None:
-                covers.add((pupil.mis_id, ""))
+                if pupil.undated_entries(header):
+                    undated += 1  # the set is not whole here: leave it as stored
+                else:
+                    covers.add((pupil.mis_id, ""))
             yield from read(pupil, header, stamp)
+        if undated:
+            log.warning(
+                "%s: %d pupils' enrolments left as stored (an entry at this academy without "
+                "EntryDate)",
+                path.name,
+                undated,
+            )
 
     def _header(self, path: Path, sections: Iterator[ET.Element]) -> Header:
         """Check the header that must open the file; return what pupils are read with."""

@@ -197,15 +197,24 @@ class CtfPupil:
                 found[key] = AssessmentResultRecord(self.mis_id, *key, result, stamp)
         return list(found.values())
 
-    def enrolments(self, header: Header, stamp: datetime) -> list[EnrolmentRecord]:
-        """This academy's ``SchoolHistory`` entries, one per entry date."""
+    def _own_entries(self, header: Header) -> Iterator[tuple[str, ET.Element]]:
+        """This academy's ``SchoolHistory/School`` entries, each with its label."""
         history = find_container(self.elem, "SchoolHistory")
-        found: dict[date, EnrolmentRecord] = {}
         schools = () if history is None or header.laestab is None else history.iterfind("School")
         for n, school in enumerate(schools, 1):
-            if laestab(school) != header.laestab:
-                continue  # another school's entry
-            label = f"SchoolHistory/School[{n}]"
+            if laestab(school) == header.laestab:  # else another school's entry
+                yield f"SchoolHistory/School[{n}]", school
+
+    def undated_entries(self, header: Header) -> int:
+        """How many of this academy's entries have no ``EntryDate`` (and give no enrolment)."""
+        return sum(
+            child_text(school, "EntryDate") is None for _, school in self._own_entries(header)
+        )
+
+    def enrolments(self, header: Header, stamp: datetime) -> list[EnrolmentRecord]:
+        """This academy's ``SchoolHistory`` entries, one per entry date."""
+        found: dict[date, EnrolmentRecord] = {}
+        for label, school in self._own_entries(header):
             start = self.day(school, "EntryDate", f"{label}/EntryDate")
             if start is None:
                 continue

@@ -108,7 +108,7 @@ def find_container(pupil: ET.Element, path: str) -> ET.Element | None:
 
 
 def read_header(
-    path: Path, sections: Iterator[ET.Element], *, urn: str | None, fsm6_as_at: date | None
+    path: Path, sections: Iterator[ET.Element], *, urn: str, fsm6_as_at: date | None
 ) -> Header:
     """Check the header that must open the file; return what pupils are read with.
 
@@ -129,10 +129,12 @@ def read_header(
         )
     source = header.find("SourceSchool")
     found = child_text(source, "URN")
-    if urn is not None and found != urn:
+    if found != urn:
         raise AdapterError(
             f"{name}: Header/SourceSchool/URN is {(found or '')[:10]!r}, not the "
-            f"academy's {urn} (option 'urn'): a file for another school?"
+            f"academy's {urn} (option 'urn'): a CTF from another school (one received from "
+            "a pupil's previous school, or a file in the wrong folder); move it out of this "
+            "folder"
         )
     if fsm6_as_at is not None:
         return Header(fsm6_as_at, laestab(source))
