@@ -348,16 +348,43 @@ def test_enrolments_report_maps_registration_text(tmp_path: Path) -> None:
 
 
 def test_unmapped_registration_text_is_listed_with_counts(tmp_path: Path) -> None:
-    rows = [keyed(n, "01/09/2021", "", text) for n, text in enumerate(["Visitor", "C", "visitor"])]
+    # One text three times: a category label, listed (each text repeats 3 times on average).
+    texts = ["Visitor", "C", "visitor", "VISITOR "]
+    rows = [keyed(n, "01/09/2021", "", text) for n, text in enumerate(texts)]
     write_csv(tmp_path / "enrolments.csv", ENROLMENT_HEADER, rows)
     source = adapter(folder=str(tmp_path), enrolments_pattern="enrolments*.csv")
     with pytest.raises(AdapterError) as caught:
         read(source, Stream.ENROLMENTS)
     assert str(caught.value) == (
         "enrolments.csv: column 'Enrolment Status' has text registration_values does not map: "
-        "'Visitor' x 2 (first on line 2) (add each to registration_values as one of single, "
+        "'Visitor' x 3 (first on line 2) (add each to registration_values as one of single, "
         "main, subsidiary, or null to leave it out)"
     )
+
+
+def test_unmapped_texts_that_do_not_repeat_are_counted_not_listed(tmp_path: Path) -> None:
+    """A small report whose registration column is mapped to the surnames: few texts, but
+    each once, as names are and labels are not. Only counts and line numbers are given."""
+    surnames = ["Testname", "Madeupson", "Fakely", "Testname"]
+    rows = [
+        [*keyed(n, "01/09/2021", "", "Single"), surname] for n, surname in enumerate(surnames, 1)
+    ]
+    write_csv(tmp_path / "enrolments.csv", [*ENROLMENT_HEADER, "Surname"], rows)
+    columns = {"registration": "Surname"}  # a slip: the surname column named as the status
+    source = adapter(
+        folder=str(tmp_path), enrolments_pattern="enrolments*.csv", enrolment_columns=columns
+    )
+    with pytest.raises(AdapterError) as caught:
+        read(source, Stream.ENROLMENTS)
+    message = str(caught.value)
+    assert message == (
+        "enrolments.csv: column 'Surname' has 4 rows whose text registration_values does not "
+        "map (3 different texts), first on lines 2, 3, 4, 5; the texts are not listed, since "
+        "they do not repeat as category labels do and may be pupil data (check that "
+        "enrolment_columns.registration names the right column, then add each to "
+        "registration_values as one of single, main, subsidiary, or null to leave it out)"
+    )
+    assert not any(name in message for name in surnames)
 
 
 def test_characteristic_types_are_per_academy_and_null_leaves_a_type_out(tmp_path: Path) -> None:
@@ -383,13 +410,15 @@ def test_characteristic_types_are_per_academy_and_null_leaves_a_type_out(tmp_pat
 def test_unknown_characteristic_type_is_an_error_not_a_skip(tmp_path: Path) -> None:
     rows = [*PERIOD_ROWS, keyed(3, "Young Carer", "01/09/2024", ""), keyed(2, "EAL", "", "")]
     rows.append(keyed(1, "Young  carer", "01/09/2024", ""))
+    rows += [keyed(1, "EAL", "", ""), keyed(2, "young carer", "01/09/2024", "")]
+    rows.append(keyed(3, "eal", "", ""))
     write_csv(tmp_path / "characteristics.csv", PERIOD_HEADER, rows)
     with pytest.raises(AdapterError) as caught:
         read(adapter(folder=str(tmp_path)), Stream.CHARACTERISTICS)
     message = str(caught.value)
     assert message.startswith(
         "characteristics.csv: column 'Type' has text characteristic_types does not map: "
-        "'Young Carer' x 2 (first on line 5), 'EAL' x 1 (first on line 6) (add each to "
+        "'Young Carer' x 3 (first on line 5), 'EAL' x 3 (first on line 6) (add each to "
         "characteristic_types as one of fsm, cla, plac, service_child"
     )
     assert upn(3) not in message and "1003" not in message
@@ -404,6 +433,7 @@ def test_a_wrongly_mapped_type_column_does_not_list_its_cells(tmp_path: Path) ->
         read(source, Stream.CHARACTERISTICS)
     message = str(caught.value)
     assert "12 different texts" in message and "characteristic_columns.characteristic" in message
+    assert "first on lines 2, 3, 4, 5, 6; the texts are not listed" in message
     assert not any(upn(n) in message for n in range(1, 13))
 
 

@@ -23,9 +23,12 @@ Options (``adapter.options`` in the trust config):
 - ``registration_values`` and ``characteristic_types``: the report's text for an enrolment's
   registration and for a characteristic's type, mapped onto the canonical values (matched
   ignoring case and spaces; giving the option replaces the defaults). Text the map does not
-  hold stops the read with the texts and their counts listed, so nothing is skipped silently;
-  map a text to null to say it is deliberately not carried (a registration the MIS does not
-  state, or a type such as SEN that is not a characteristic the platform keeps).
+  hold stops the read, so nothing is skipped silently: the texts are listed with their counts
+  when they look like category labels (at most 10 different texts, written 3 times each on
+  average); otherwise the column is probably mapped wrongly (surnames, UPNs) and only the
+  counts and the first line numbers are given. Map a text to null to say it is deliberately
+  not carried (a registration the MIS does not state, or a type such as SEN that is not a
+  characteristic the platform keeps).
 - ``characteristics_complete_for_roll`` (default false): the characteristics report lists every
   period of every pupil on roll; see characteristics below.
 

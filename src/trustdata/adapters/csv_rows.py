@@ -24,9 +24,14 @@ _ACADEMIC_YEAR = re.compile(r"^(\d{4})\s*[/-]\s*(\d{2}|\d{4})$")
 _NULLABLE = ", or to null if the report lacks it"
 _HINTS = {"pupil_columns.mis_id": ", or to null to use the UPN as the MIS id"}
 _BY_UPN = ", or set pupil_columns.mis_id to null to key by UPN"
-#: More distinct unmapped texts than this are not listed: the mapped column is probably wrong,
-#: and its cells might be pupil data.
+#: Unmapped texts are listed only when they look like category labels: no more than this many
+#: different texts ...
 _MAX_LISTED = 10
+#: ... each written this many times on average. Otherwise the mapped column is probably wrong
+#: (a surname or UPN column on a small report) and its cells might be pupil data.
+_MIN_REPEATS = 3
+#: How many line numbers of unmapped rows an error gives when it does not list the texts.
+_LINES_GIVEN = 5
 
 
 class ReportRow:
@@ -202,6 +207,7 @@ class ValueMap:
         self._option = option
         self._allowed = allowed
         self._unmapped: dict[str, _Unmapped] = {}
+        self._lines: list[int] = []  # the first lines with unmapped text
         self._header = ""
 
     def lookup(self, row: ReportRow, field: str) -> str | None:
@@ -211,11 +217,14 @@ class ValueMap:
         if folded in self._known:
             return self._known[folded]
         self._unmapped.setdefault(folded, _Unmapped(text, row.line)).count += 1
+        if len(self._lines) < _LINES_GIVEN:
+            self._lines.append(row.line)
         self._header = row.header(field)
         return None
 
     def check(self, path: Path, columns_option: str) -> None:
-        """Raise AdapterError listing the texts no mapping held, if any."""
+        """Raise AdapterError naming the texts no mapping held, if any: listed with their
+        counts when they look like category labels, else only counted, with line numbers."""
         if not self._unmapped:
             return
         found = sorted(self._unmapped.values(), key=lambda u: u.line)
@@ -223,14 +232,28 @@ class ValueMap:
             f"add each to {self._option} as one of {', '.join(self._allowed)}, "
             "or null to leave it out"
         )
-        if len(found) > _MAX_LISTED:
+        rows = sum(u.count for u in found)
+        if len(found) > _MAX_LISTED or len(found) * _MIN_REPEATS > rows:
+            why = (
+                "there are too many different texts for category labels"
+                if len(found) > _MAX_LISTED
+                else "they do not repeat as category labels do"
+            )
             raise AdapterError(
-                f"{path.name}: column {self._header!r} has {len(found)} different texts that "
-                f"{self._option} does not map, first on line {found[0].line} (check that "
-                f"{columns_option} names the right column, then {fix})"
+                f"{path.name}: column {self._header!r} has {_count(rows, 'row')} whose text "
+                f"{self._option} does not map ({_count(len(found), 'different text')}), first "
+                f"on line{'s' if len(self._lines) > 1 else ''} "
+                f"{', '.join(map(str, self._lines))}; the texts are not listed, since {why} "
+                f"and may be pupil data (check that {columns_option} names the right column, "
+                f"then {fix})"
             )
         listed = ", ".join(f"{u.text!r} x {u.count} (first on line {u.line})" for u in found)
         raise AdapterError(
             f"{path.name}: column {self._header!r} has text {self._option} does not map: "
             f"{listed} ({fix})"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """``n noun``, the noun plural unless n is 1."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
