@@ -396,7 +396,9 @@ def test_a_database_error_while_landing_names_no_row_data(roll: Engine) -> None:
     # PostgreSQL's CONTEXT quotes the failing value ("column nc_year: 99999"): left out.
     secret = "99999"
     bad = pupil("p3", make_upn(990, 2001, 15, 3))._replace(nc_year=int(secret))
-    with pytest.raises(RuntimeError, match=r"landing failed: NumericValueOutOfRange \(SQLSTATE 22003\)"):
+    with pytest.raises(
+        RuntimeError, match=r"landing failed: NumericValueOutOfRange \(SQLSTATE 22003\)"
+    ):
         land(
             engine=roll,
             adapter=Scripted([bad]),
