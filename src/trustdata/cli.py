@@ -3,6 +3,7 @@
 trustdata check-config            validate the trust config, write nothing
 trustdata warehouse               start/migrate the warehouse and print its URL
 trustdata sync ACADEMY [--full]   run one academy's streams without Airflow
+trustdata status [ACADEMY]        how fresh each feed is; exit 1 if a latest run failed
 trustdata build                   run dbt over the warehouse
 trustdata airflow ARGS...         the airflow CLI on the quick-start setup
 trustdata demo                    the whole demo: sandbox MIS, DAG runs, dbt, API
@@ -69,6 +70,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print each feed's last successful publish and latest run; 1 if any latest run failed."""
+    from datetime import UTC, datetime
+
+    from trustdata import orchestration
+    from trustdata.orchestration.freshness import PROBLEMS, freshness, render
+
+    config = _config(args)
+    if args.academy is not None:
+        config.academy(args.academy)  # an unknown id is an error naming the known ones
+    orchestration.prepare_warehouse(config_path=args.config)
+    rows = freshness(args.academy)
+    print(render(rows, datetime.now(UTC)))
+    return 1 if any(row["latest_status"] in PROBLEMS for row in rows) else 0
+
+
 def cmd_onboard(args: argparse.Namespace) -> int:
     """Rehearse an academy's feed: config, credential, connection, samples, checks."""
     from trustdata.onboarding import onboard
@@ -132,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("academy")
     onboard.add_argument("--sample", type=int, default=2000, help="attendance marks to sample")
     onboard.set_defaults(func=cmd_onboard)
+    status = sub.add_parser("status", help="how fresh each academy's feeds are")
+    status.add_argument("academy", nargs="?")
+    status.set_defaults(func=cmd_status)
     build = sub.add_parser("build", help="run dbt build over the warehouse")
     build.add_argument("--select", help="dbt node selection")
     build.set_defaults(func=cmd_build)

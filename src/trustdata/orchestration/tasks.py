@@ -143,6 +143,9 @@ def publish_stream(*, batch_id: str, config_path: str | None = None) -> Summary:
         "batch_id": batch_id,
         "status": result.status,
         "rows_published": result.rows_published,
+        "rows_inserted": result.counts.inserted,
+        "rows_updated": result.counts.updated,
+        "rows_removed": result.counts.removed,
         "watermark": result.watermark.isoformat() if result.watermark else None,
     }
 

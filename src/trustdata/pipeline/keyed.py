@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
+from trustdata.pipeline.counts import Counts, upsert
 from trustdata.pipeline.streams import PupilKeyedStream
 from trustdata.warehouse.tables import pupils, quarantine, whole_sets_landing
 
@@ -84,7 +85,7 @@ def publish_pupil_keyed(
     batch_id: uuid.UUID,
     academy_id: str,
     max_removal_share: float = 1.0,
-) -> int:
+) -> Counts:
     """Upsert a batch of a pupil-keyed stream by UPN; withdraw rows a whole set left out.
 
     Raises TooMuchWithdrawn (the caller rolls back) when the withdrawals would exceed
@@ -119,7 +120,7 @@ def publish_pupil_keyed(
     )
     target = spec.raw
     withdrawn = spec.whole_per is not None
-    changed = 0
+    gone = 0
     if withdrawn:
         live = conn.execute(
             select(func.count())
@@ -135,7 +136,6 @@ def publish_pupil_keyed(
                 "half-way, lost permissions); if the change is real, raise max_removal_share "
                 "in the academy's config and run the sync again"
             )
-        changed += gone
     statement = insert(target).from_select(
         [*key, *data, "batch_id"],
         select(*(incoming.c[c] for c in (*key, *data)), literal(batch_id).label("batch_id")),
@@ -151,9 +151,9 @@ def publish_pupil_keyed(
         },
         where=newer_and_different(target, statement.excluded, compared),
     )
-    changed += int(conn.execute(statement).rowcount or 0)
+    changed = upsert(conn, statement)
     conn.execute(spec.landing.delete().where(staged.batch_id == batch_id))
-    return changed
+    return changed + Counts(removed=gone)
 
 
 def _withdraw_left_out(

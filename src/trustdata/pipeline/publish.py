@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import BatchStatus, advance_watermark, get_batch, set_status
+from trustdata.pipeline.counts import Counts, upsert
 from trustdata.pipeline.deletions import (
     apply_deletions,
     publish_deletions,
@@ -64,13 +65,14 @@ class PublishResult:
     status: str
     rows_published: int
     watermark: datetime | None
+    counts: Counts = field(default_factory=Counts)
 
 
 class BatchBlocked(Exception):
     """The batch failed an error-severity check and may not be published."""
 
 
-def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> int:
+def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> Counts:
     latest = (
         select(
             pupils_landing.c.academy_id,
@@ -92,7 +94,7 @@ def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> int:
         },
         where=newer_and_different(pupils, statement.excluded, _PUPIL_DATA),
     )
-    return int(conn.execute(statement).rowcount or 0)
+    return upsert(conn, statement)
 
 
 def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
@@ -143,7 +145,7 @@ def _keep_superseded(conn: Connection, incoming: Subquery, batch_id: uuid.UUID) 
     )
 
 
-def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> int:
+def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Counts:
     incoming = _resolved_marks(batch_id, academy_id)
     _keep_superseded(conn, incoming, batch_id)
     columns = [*_MARK_KEY, *_MARK_DATA]
@@ -160,7 +162,7 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> in
         },
         where=newer_and_different(attendance_marks, statement.excluded, _MARK_DATA),
     )
-    return int(conn.execute(statement).rowcount or 0)
+    return upsert(conn, statement)
 
 
 def publish(
@@ -202,16 +204,26 @@ def _publish(engine: Engine, batch_id: uuid.UUID, max_removal_share: float) -> P
                 changed = _publish_pupils(conn, batch_id)
                 conn.execute(pupils_landing.delete().where(pupils_landing.c.batch_id == batch_id))
             else:
-                changed = publish_deletions(conn, batch_id)
-                changed += remove_deleted_marks(conn, batch.academy_id, batch_id)
+                changed = Counts(inserted=publish_deletions(conn, batch_id))
+                changed += Counts(removed=remove_deleted_marks(conn, batch.academy_id, batch_id))
             # A deletion may arrive before or after the pupil's record: settle both orders.
-            changed += apply_deletions(conn, batch.academy_id)
+            settled = apply_deletions(conn, batch.academy_id)
+            changed += (
+                Counts(removed=settled) if stream is Stream.DELETIONS else Counts(updated=settled)
+            )
         if batch.watermark_after is not None or batch.cursor_after is not None:
             advance_watermark(conn, batch)
         set_status(
-            conn, batch_id, BatchStatus.PUBLISHED, rows_published=changed, finished_at=func.now()
+            conn,
+            batch_id,
+            BatchStatus.PUBLISHED,
+            rows_published=changed.total,
+            rows_inserted=changed.inserted,
+            rows_updated=changed.updated,
+            rows_removed=changed.removed,
+            finished_at=func.now(),
         )
-    if changed:
+    if changed.total:
         # A first load changes a raw table's size by orders of magnitude; without fresh
         # statistics the next audit's pupil lookup is planned as if the roll were empty.
         target = (
@@ -223,5 +235,13 @@ def _publish(engine: Engine, batch_id: uuid.UUID, max_removal_share: float) -> P
         )
         with engine.begin() as conn:
             conn.exec_driver_sql(f"ANALYZE {target.schema}.{target.name}")
-    log.info("published batch %s: %d rows changed", batch_id, changed)
-    return PublishResult(batch_id, BatchStatus.PUBLISHED, changed, batch.watermark_after)
+    log.info(
+        "published batch %s: %d inserted, %d updated, %d removed",
+        batch_id,
+        changed.inserted,
+        changed.updated,
+        changed.removed,
+    )
+    return PublishResult(
+        batch_id, BatchStatus.PUBLISHED, changed.total, batch.watermark_after, changed
+    )
