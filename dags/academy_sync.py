@@ -18,6 +18,7 @@ from trustdata.adapters.registry import adapter_class
 from trustdata.config.settings import get_settings
 from trustdata.config.trust import Academy, load_trust_config
 from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
+from trustdata.orchestration.failures import failure_callback
 
 #: Streams in the order a sync runs them; an academy's DAG has those its adapter serves.
 STREAMS = tuple(s.value for s in Stream)
@@ -62,7 +63,7 @@ def build_academy_dag(academy: Academy) -> DAG:
         start_date=datetime(2025, 9, 1),
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args={**DEFAULT_ARGS, "on_failure_callback": failure_callback(academy.id)},
         tags=["trustdata", "academy", f"hub:{academy.hub}", f"mis:{academy.adapter.kind}"],
         doc_md=_doc(academy),
     ) as dag:

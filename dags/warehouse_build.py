@@ -19,6 +19,7 @@ from trustdata.adapters.registry import adapter_class
 from trustdata.config.settings import get_settings
 from trustdata.config.trust import load_trust_config
 from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
+from trustdata.orchestration.failures import failure_callback
 
 _academies = load_trust_config(get_settings().trust_config).academies
 
@@ -37,7 +38,12 @@ with DAG(
     start_date=datetime(2025, 9, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-team", "retries": 1, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "owner": "data-team",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": failure_callback(None),
+    },
     tags=["trustdata", "warehouse", "dbt"],
     doc_md=(
         "### Warehouse build\n\nSyncs the trust's structure into `meta`, then runs `dbt build` "

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     warehouse_database: str = Field(
         default="trustdata", description="Database name inside the embedded PostgreSQL."
     )
+    alert_webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description=(
+            "Where a failed task is announced: a JSON POST with the DAG, task, run, academy, "
+            "stream and error (ids and the pipeline's own messages, never pupil data). Unset: "
+            "failures are recorded in meta.run_failures only."
+        ),
+    )
 
 
 @cache

@@ -110,6 +110,23 @@ watermarks = Table(
     schema="meta",
 )
 
+run_failures = Table(
+    "run_failures",
+    metadata,
+    Column("failure_id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", Text, nullable=False),
+    Column("task_id", Text, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("try_number", Integer),
+    Column("academy_id", Text),
+    Column("stream", Text),
+    Column("error_class", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("notified", Boolean, nullable=False, server_default="false"),
+    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="meta",
+)
+
 quarantine = Table(
     "quarantine",
     metadata,
