@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from sqlmodel import Field, SQLModel
@@ -104,4 +105,25 @@ class AcademiesPublic(SQLModel):
     """The trust's academies."""
 
     data: list[AcademyPublic]
+    count: int
+
+
+class FeedFreshness(SQLModel):
+    """How fresh one feed (an academy's stream) is: its last publish and its latest run."""
+
+    academy_id: str
+    stream: str
+    last_published_at: datetime | None
+    last_rows_published: int | None
+    watermark: datetime | None
+    latest_status: str
+    latest_started_at: datetime
+    latest_message: str | None
+    healthy: bool
+
+
+class FreshnessPublic(SQLModel):
+    """The feeds of an academy (or of the trust), by academy and stream."""
+
+    data: list[FeedFreshness]
     count: int

@@ -167,6 +167,19 @@ def test_bad_requests_are_problem_details(
     assert body["status"] == status and needle in body["detail"]
 
 
+def test_freshness_per_feed(api: str) -> None:
+    body = httpx.get(api + "/api/v1/freshness").json()
+    feeds = {(f["academy_id"], f["stream"]) for f in body["data"]}
+    assert body["count"] == 8 and ("oakfield", "attendance") in feeds
+    assert all(f["healthy"] and f["latest_status"] == "published" for f in body["data"])
+    assert all(f["last_published_at"] and f["last_rows_published"] > 0 for f in body["data"])
+    one = httpx.get(api + "/api/v1/academies/ashbrook/freshness").json()
+    assert [f["stream"] for f in one["data"]] == ["attendance", "pupils"]
+    missing = httpx.get(api + "/api/v1/academies/nowhere/freshness")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
 def test_health_and_ready(api: str) -> None:
     assert httpx.get(api + "/health").json() == {"status": "ok"}
     assert httpx.get(api + "/ready").json() == {"status": "ready"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ingest_api.api.routes import academies, attendance
+from ingest_api.api.routes import academies, attendance, freshness
 
 api_router = APIRouter()
 api_router.include_router(academies.router)
 api_router.include_router(attendance.router)
+api_router.include_router(freshness.router)
