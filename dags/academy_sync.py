@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Connection, get_current_context, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from trustdata import orchestration
 from trustdata.adapters.base import Stream
@@ -18,6 +20,7 @@ from trustdata.adapters.registry import adapter_class
 from trustdata.config.settings import get_settings
 from trustdata.config.trust import Academy, load_trust_config
 from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
+from trustdata.orchestration.drop_watch import drop_asset_name, drop_asset_uri, watches_files
 from trustdata.orchestration.failures import failure_callback
 
 #: Streams in the order a sync runs them; an academy's DAG has those its adapter serves.
@@ -55,11 +58,26 @@ def _doc(academy: Academy) -> str:
     )
 
 
+def drop_asset(academy_id: str) -> Asset:
+    """The asset the drop-folder watch updates when a new export lands."""
+    return Asset(name=drop_asset_name(academy_id), uri=drop_asset_uri(academy_id))
+
+
+def _schedule(academy: Academy) -> Any:
+    """The academy's schedule; a file academy also runs when a new export lands."""
+    if not watches_files(academy):
+        return academy.schedule
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(academy.schedule, timezone="Europe/London"),
+        assets=drop_asset(academy.id),
+    )
+
+
 def build_academy_dag(academy: Academy) -> DAG:
     """Build the sync DAG of one academy."""
     with DAG(
         dag_id=f"academy_{academy.id}",
-        schedule=academy.schedule,
+        schedule=_schedule(academy),
         start_date=datetime(2025, 9, 1),
         catchup=False,
         max_active_runs=1,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,9 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from tests.dags.airflow_run import airflow, airflow_env
 from tests.helpers import one_academy_config
-from trustdata.airflow_env import airflow_command, airflow_environment
-from trustdata.config.settings import Settings
 from trustdata.warehouse.tables import run_failures
 
 pytestmark = pytest.mark.slow
@@ -76,29 +74,13 @@ def test_a_failed_task_is_recorded_and_announced(
         },
         credential_env="TD_BROKEN_TOKEN",
     )
-    settings = Settings(
-        data_dir=tmp_path / "data", trust_config=config, warehouse_url=warehouse_url
+    env = airflow_env(
+        tmp_path, config, warehouse_url, TRUSTDATA_ALERT_WEBHOOK_URL=url, TD_BROKEN_TOKEN=TOKEN
     )
-    env = airflow_environment(settings, warehouse_url)
-    env.update(
-        TRUSTDATA_TRUST_CONFIG=str(config),
-        TRUSTDATA_DATA_DIR=str(tmp_path / "data"),
-        TRUSTDATA_TASK_RETRIES="0",
-        TRUSTDATA_ALERT_WEBHOOK_URL=url,
-        TD_BROKEN_TOKEN=TOKEN,
-    )
-    migrate = subprocess.run(
-        airflow_command("db", "migrate"), env=env, capture_output=True, text=True, timeout=300
-    )
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    run = subprocess.run(
-        airflow_command("dags", "test", "academy_broken"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = run.stdout + run.stderr
+    migrate = airflow(env, "db", "migrate")
+    assert migrate.returncode == 0, migrate.stdout[-2000:]
+    run = airflow(env, "dags", "test", "academy_broken")
+    output = run.stdout
     assert run.returncode != 0 or "failed" in output
 
     with engine.connect() as conn:

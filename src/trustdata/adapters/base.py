@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
 import httpx
@@ -155,6 +156,14 @@ class Adapter(ABC, Generic[OptionsT]):
         name what identifies the source; tuning options must not change it.
         """
         return self.kind
+
+    def drop_patterns(self) -> tuple[Path, tuple[str, ...]] | None:
+        """For a file source: the drop folder and the glob patterns a new export lands in.
+
+        Orchestration watches them and starts the academy's run when a file newer than its
+        published watermark appears. None (the default): the source is not a folder.
+        """
+        return None
 
     def code_table(self) -> list[str] | None:
         """The register codes the MIS publishes as its code table, or None if it has none.

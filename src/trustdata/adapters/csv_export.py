@@ -155,6 +155,19 @@ class CsvExportAdapter(Adapter[CsvExportOptions]):
     def _folder(self) -> Path:
         return existing_folder(self.options.folder)
 
+    def drop_patterns(self) -> tuple[Path, tuple[str, ...]]:
+        """The folder and every report pattern the academy exports."""
+        options = self.options
+        patterns = (
+            options.pupils_pattern,
+            options.attendance_pattern,
+            options.enrolments_pattern,
+            options.characteristics_pattern,
+            options.assessments_pattern,
+            options.deletions_pattern,
+        )
+        return options.folder, tuple(p for p in patterns if p is not None)
+
     def _files(self, pattern: str | None, window: Window) -> list[tuple[datetime, Path]]:
         if pattern is None:  # the academy does not export this report
             return []

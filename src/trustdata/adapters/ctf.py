@@ -173,6 +173,10 @@ class CtfAdapter(Adapter[CtfOptions]):
     def _files(self, window: Window) -> list[tuple[datetime, Path]]:
         return files_after(self.options.folder, self.options.pattern, window.updated_after)
 
+    def drop_patterns(self) -> tuple[Path, tuple[str, ...]]:
+        """The folder and the CTF file pattern."""
+        return self.options.folder, (self.options.pattern,)
+
     def check_connection(self) -> None:
         """The folder is readable and its newest CTF has a header this adapter accepts."""
         folder = self._folder()
