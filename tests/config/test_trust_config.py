@@ -114,3 +114,19 @@ def test_folder_of_academy_files(tmp_path: Path) -> None:
     (tmp_path / "academies" / "oakfield.yaml").write_text(yaml.safe_dump(broken))
     with pytest.raises(ConfigError, match=r"academies/oakfield.yaml: urn: String should match"):
         load_trust_config(tmp_path)
+
+
+@pytest.mark.parametrize("schedule", ["daily", "every day", "5 * * *", "@sometimes"])
+def test_a_schedule_that_is_not_cron_is_named(tmp_path: Path, schedule: str) -> None:
+    data = _demo()
+    data["academies"][0]["schedule"] = schedule
+    message = _error(tmp_path, data)
+    assert f"academies['oakfield'].schedule: Value error, {schedule!r} is not a schedule" in message
+    assert "@daily" in message
+
+
+@pytest.mark.parametrize("schedule", ["@daily", "@hourly", "30 5 * * 1-5", "*/15 7-18 * * *"])
+def test_presets_and_crons_are_schedules(tmp_path: Path, schedule: str) -> None:
+    data = _demo()
+    data["academies"][0]["schedule"] = schedule
+    assert load_trust_config(_write(tmp_path, data)).academy("oakfield").schedule == schedule

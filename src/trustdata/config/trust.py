@@ -8,6 +8,7 @@ Airflow connection id) and the pipeline resolves it at run time.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -20,10 +21,15 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,40}$")]
+_SCHEDULE = re.compile(
+    r"@(hourly|daily|weekly|monthly|yearly|annually|midnight)"
+    r"|[0-9A-Za-z*/,?-]+( +[0-9A-Za-z*/,?-]+){4}"
+)
 
 
 class Phase(StrEnum):
@@ -68,7 +74,10 @@ class Academy(_Strict):
     phase: Phase
     hub: Slug
     adapter: Adapter
-    schedule: str = Field(default="@daily", min_length=1)
+    schedule: str = Field(
+        default="@daily",
+        description="When the academy's DAG runs: a preset such as @daily, or a 5-field cron",
+    )
     lookback_days: int = Field(default=7, ge=0, le=60)
     max_removal_share: float = Field(
         default=0.2,
@@ -83,6 +92,16 @@ class Academy(_Strict):
         default_factory=dict,
         description="MIS attendance sub-codes mapped onto national codes, e.g. {'I1': 'I'}.",
     )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not _SCHEDULE.fullmatch(value.strip()):
+            raise ValueError(
+                f"{value!r} is not a schedule: use a preset such as @daily, or a 5-field cron "
+                "such as '30 5 * * 1-5'"
+            )
+        return value.strip()
 
     @model_validator(mode="after")
     def _national_targets(self) -> Academy:
