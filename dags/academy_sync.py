@@ -10,7 +10,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Connection, get_current_context, task
+from airflow.sdk import DAG, Asset, Connection, Param, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -54,7 +54,9 @@ def _doc(academy: Academy) -> str:
         "days, since registers are corrected after the fact) and COPYs it into staging; "
         "**audit** checks the batch and quarantines failing rows with reasons; **publish** "
         "moves it into `raw` and advances the watermark in one transaction. A blocked batch "
-        "fails its audit task: see `meta.batches.message` and `meta.quarantine`."
+        "fails its audit task: see `meta.batches.message` and `meta.quarantine`.\n\n"
+        "**Backfill:** trigger with the param `academic_year` (e.g. `2024-25`) to re-read that "
+        "year in full; its batches do not move the incremental watermarks."
     )
 
 
@@ -84,6 +86,17 @@ def build_academy_dag(academy: Academy) -> DAG:
         default_args={**DEFAULT_ARGS, "on_failure_callback": failure_callback(academy.id)},
         tags=["trustdata", "academy", f"hub:{academy.hub}", f"mis:{academy.adapter.kind}"],
         doc_md=_doc(academy),
+        params={
+            "academic_year": Param(
+                None,
+                type=["null", "string"],
+                pattern=r"^\d{4}-\d{2}$",
+                description=(
+                    "Backfill: re-read this academic year (YYYY-YY, e.g. 2024-25) in full, "
+                    "without moving the incremental watermarks. Empty: a normal sync."
+                ),
+            )
+        },
     ) as dag:
 
         @task
@@ -104,6 +117,7 @@ def build_academy_dag(academy: Academy) -> DAG:
                     stream=stream,
                     run_id=context["run_id"],
                     as_at=logical.date().isoformat() if logical else None,
+                    academic_year=context["params"].get("academic_year") or None,
                     connection_lookup=_secret,
                 )
 

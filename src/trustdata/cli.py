@@ -3,6 +3,7 @@
 trustdata check-config            validate the trust config, write nothing
 trustdata warehouse               start/migrate the warehouse and print its URL
 trustdata sync ACADEMY [--full]   run one academy's streams without Airflow
+trustdata backfill YEAR [ACADEMY...]  re-read an academic year; watermarks stay put
 trustdata status [ACADEMY]        how fresh each feed is; exit 1 if a latest run failed
 trustdata build                   run dbt over the warehouse
 trustdata airflow ARGS...         the airflow CLI on the quick-start setup
@@ -50,23 +51,57 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sync(args: argparse.Namespace) -> int:
-    """Land, audit and publish each stream of one academy, in process."""
+def _sync_academy(
+    args: argparse.Namespace, academy_id: str, *, full: bool, academic_year: str | None
+) -> None:
+    """Land, audit and publish each stream of one academy, printing each stream's summary."""
     from trustdata import orchestration
     from trustdata.adapters.base import Stream
     from trustdata.adapters.registry import adapter_class
 
-    kind = _config(args).academy(args.academy).adapter.kind
-    orchestration.prepare_warehouse(config_path=args.config)
+    kind = _config(args).academy(academy_id).adapter.kind
     for stream in (s for s in Stream if s in adapter_class(kind).streams):
         landed = orchestration.land_stream(
-            academy_id=args.academy, stream=stream.value, config_path=args.config, full=args.full
+            academy_id=academy_id,
+            stream=stream.value,
+            config_path=args.config,
+            full=full,
+            academic_year=academic_year,
         )
         audited = orchestration.audit_stream(batch_id=landed["batch_id"])
         published = orchestration.publish_stream(
             batch_id=landed["batch_id"], config_path=args.config
         )
         print(json.dumps({**landed, **audited, **published}))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Land, audit and publish each stream of one academy, in process."""
+    from trustdata import orchestration
+
+    _config(args).academy(args.academy)
+    orchestration.prepare_warehouse(config_path=args.config)
+    _sync_academy(args, args.academy, full=args.full, academic_year=None)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Re-read one academic year for some academies (all by default); watermarks stay put."""
+    from trustdata import orchestration
+    from trustdata.orchestration.tasks import academic_year_dates
+
+    try:
+        academic_year_dates(args.year)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config = _config(args)
+    academies = args.academies or [a.id for a in config.academies]
+    for academy_id in academies:
+        config.academy(academy_id)  # every id checked before anything is read
+    orchestration.prepare_warehouse(config_path=args.config)
+    for academy_id in academies:
+        _sync_academy(args, academy_id, full=True, academic_year=args.year)
     return 0
 
 
@@ -149,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("academy")
     onboard.add_argument("--sample", type=int, default=2000, help="attendance marks to sample")
     onboard.set_defaults(func=cmd_onboard)
+    backfill = sub.add_parser(
+        "backfill", help="re-read one academic year, leaving the incremental watermarks alone"
+    )
+    backfill.add_argument("year", help="academic year as YYYY-YY, e.g. 2024-25")
+    backfill.add_argument("academies", nargs="*", help="academy ids (default: every academy)")
+    backfill.set_defaults(func=cmd_backfill)
     status = sub.add_parser("status", help="how fresh each academy's feeds are")
     status.add_argument("academy", nargs="?")
     status.set_defaults(func=cmd_status)

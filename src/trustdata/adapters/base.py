@@ -57,12 +57,15 @@ class Window:
     Timestamp sources read ``updated_after``; change-log sources (Arbor's revisions) read
     ``cursor``, the opaque position their last published page returned. Both None: a full pull.
     ``as_at`` is the date a source that only knows dated periods judges "eligible now" flags on
-    (the run's logical date; None: today).
+    (the run's logical date; None: today). ``dates`` bounds a backfill: only marks dated inside
+    (both ends included) are wanted; an adapter may filter on it at the source, and the
+    pipeline drops any mark outside it either way.
     """
 
     updated_after: datetime | None = None
     cursor: str | None = None
     as_at: date | None = None
+    dates: tuple[date, date] | None = None
 
 
 Record = (

@@ -59,6 +59,7 @@ def land_stream(
     config_path: str | None = None,
     full: bool = False,
     as_at: str | None = None,
+    academic_year: str | None = None,
     connection_lookup: ConnectionLookup | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Summary:
@@ -67,8 +68,11 @@ def land_stream(
     The window starts at the stream's published watermark, less the academy's look-back for
     attendance (registers are corrected after the fact); ``full`` ignores the watermark.
     ``as_at`` (YYYY-MM-DD, the run's logical date) is the date sources that only hold dated
-    periods judge "eligible now" flags on; None means today.
+    periods judge "eligible now" flags on; None means today. ``academic_year`` (e.g.
+    ``2024-25``) makes this a backfill: a full read whose marks are kept to that year
+    (1 September to 31 August), published without moving the stream's watermark.
     """
+    dates = academic_year_dates(academic_year) if academic_year else None
     trust = _trust(config_path)
     academy = trust.academy(academy_id)
     kind = Stream(stream)
@@ -82,12 +86,14 @@ def land_stream(
             position = read_position(conn, academy.id, kind.value, adapter.source_key())
         watermark = position.watermark
         since = None
+        full = full or dates is not None
         if watermark is not None and not full:
             since = watermark - academy.lookback if kind is Stream.ATTENDANCE else watermark
         window = Window(
             updated_after=since,
             cursor=None if full else position.cursor,
             as_at=date.fromisoformat(as_at) if as_at else None,
+            dates=dates,
         )
         result = land(
             engine=engine,
@@ -107,7 +113,21 @@ def land_stream(
         "updated_after": since.isoformat() if since else None,
         "watermark": result.watermark.isoformat() if result.watermark else None,
         "cursor": result.cursor,
+        "backfill": academic_year,
     }
+
+
+def academic_year_dates(academic_year: str) -> tuple[date, date]:
+    """The first and last day of an academic year written ``YYYY-YY`` (1 Sept to 31 Aug)."""
+    start, _, end = academic_year.partition("-")
+    if not (start.isdigit() and end.isdigit() and len(start) == 4 and len(end) == 2) or (
+        int(start) + 1
+    ) % 100 != int(end):
+        raise ValueError(
+            f"academic year {academic_year!r}: write it as YYYY-YY, e.g. 2024-25 (the year "
+            "that starts in September 2024)"
+        )
+    return date(int(start), 9, 1), date(int(start) + 1, 8, 31)
 
 
 def audit_stream(*, batch_id: str) -> Summary:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select, update
@@ -39,6 +39,12 @@ class Batch:
     source: str | None
     cursor_after: str | None
     cursor_before: str | None = None
+    backfill_from: date | None = None
+
+    @property
+    def is_backfill(self) -> bool:
+        """True for a backfill of past dates: it must not move the incremental watermark."""
+        return self.backfill_from is not None
 
     @property
     def is_full(self) -> bool:
@@ -60,6 +66,7 @@ def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> B
         batches.c.source,
         batches.c.cursor_after,
         batches.c.cursor_before,
+        batches.c.backfill_from,
     ).where(batches.c.batch_id == batch_id)
     row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:

@@ -92,9 +92,12 @@ def _mark_rows(
     academy_id: str,
     records: Iterable[object],
     map_code: Callable[[str, date], str | None],
+    dates: tuple[date, date] | None = None,
 ) -> Iterator[tuple[object, ...]]:
     for record in records:
         assert isinstance(record, AttendanceMarkRecord)
+        if dates is not None and not dates[0] <= record.mark_date <= dates[1]:
+            continue  # a backfill of one year: marks of other years are not this batch's
         yield (
             batch_id,
             academy_id,
@@ -170,7 +173,11 @@ def land(
     code_map: dict[str, str] | None = None,
     watermark_before: datetime | None = None,
 ) -> LandResult:
-    """Fetch ``stream`` for ``window`` and COPY every record into staging as a new batch."""
+    """Fetch ``stream`` for ``window`` and COPY every record into staging as a new batch.
+
+    A window with ``dates`` is a backfill: the batch is marked so, and publishing it leaves
+    the stream's watermark where it was.
+    """
     discard_unpublished(engine, academy_id, stream)
     batch_id = uuid.uuid4()
     with engine.begin() as conn:
@@ -185,11 +192,19 @@ def land(
                 updated_after=window.updated_after,
                 watermark_before=watermark_before,
                 cursor_before=window.cursor,
+                backfill_from=window.dates[0] if window.dates else None,
+                backfill_to=window.dates[1] if window.dates else None,
             )
         )
     try:
         rows, watermark, cursor = _copy_pages(
-            engine, batch_id, academy_id, stream, adapter.fetch(stream, window), code_map or {}
+            engine,
+            batch_id,
+            academy_id,
+            stream,
+            adapter.fetch(stream, window),
+            code_map or {},
+            window.dates,
         )
     except Exception as exc:
         with engine.begin() as conn:
@@ -243,6 +258,7 @@ def _copy_pages(
     stream: Stream,
     pages: Iterator[Page],
     code_map: dict[str, str],
+    dates: tuple[date, date] | None = None,
 ) -> tuple[int, datetime | None, str | None]:
     table, columns = LANDING[stream]
     kind = RECORD_TYPES[stream]
@@ -261,12 +277,12 @@ def _copy_pages(
         with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
             for page in pages:
                 if stream is Stream.ATTENDANCE:
-                    page_rows = _mark_rows(batch_id, academy_id, page.records, map_code)
+                    page_rows = _mark_rows(batch_id, academy_id, page.records, map_code, dates)
                 else:
                     page_rows = _record_rows(batch_id, academy_id, page.records, kind)
                 for row in page_rows:
                     copy.write_row(row)
-                rows += len(page.records)
+                    rows += 1
                 if page.watermark is not None and (watermark is None or page.watermark > watermark):
                     watermark = page.watermark
                 # Pages come in history order: the last cursor is where the next read starts.

@@ -211,7 +211,8 @@ def _publish(engine: Engine, batch_id: uuid.UUID, max_removal_share: float) -> P
             changed += (
                 Counts(removed=settled) if stream is Stream.DELETIONS else Counts(updated=settled)
             )
-        if batch.watermark_after is not None or batch.cursor_after is not None:
+        moved = batch.watermark_after is not None or batch.cursor_after is not None
+        if moved and not batch.is_backfill:
             advance_watermark(conn, batch)
         set_status(
             conn,

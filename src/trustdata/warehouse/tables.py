@@ -85,6 +85,8 @@ batches = Table(
     Column("watermark_after", DateTime(timezone=True)),
     Column("cursor_before", Text),
     Column("cursor_after", Text),
+    Column("backfill_from", Date),
+    Column("backfill_to", Date),
     Column("rows_landed", Integer, nullable=False, server_default="0"),
     Column("rows_published", Integer, nullable=False, server_default="0"),
     Column("rows_quarantined", Integer, nullable=False, server_default="0"),
