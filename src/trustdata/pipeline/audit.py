@@ -95,6 +95,31 @@ def _quarantine(
     return int(moved or 0)
 
 
+def _warn(
+    conn: Connection,
+    batch_id: uuid.UUID,
+    stream: Stream,
+    check: str,
+    reason: str,
+    condition: object,
+    result: AuditResult,
+    noun: str,
+) -> None:
+    """Quarantine the rows failing a warn-level check; note how many, if any, and why."""
+    moved = _quarantine(
+        conn,
+        batch_id=batch_id,
+        stream=stream,
+        check=check,
+        severity="warn",
+        reason=reason,
+        condition=condition,
+    )
+    if moved:
+        result.quarantined += moved
+        result.problems.append(f"warn: {moved} {noun} quarantined: {reason}")
+
+
 def _audit_pupils(conn: Connection, batch: Batch, result: AuditResult) -> None:
     batch_id = batch.batch_id
     if batch.rows_landed == 0 and batch.is_full:
@@ -178,18 +203,7 @@ def _audit_attendance(
         # A read that raced the deletion (the deletion published first) must not bring it back.
         ("mark_not_deleted", "the MIS has since deleted this mark", deleted_in_mis),
     ):
-        moved = _quarantine(
-            conn,
-            batch_id=batch_id,
-            stream=Stream.ATTENDANCE,
-            check=check,
-            severity="warn",
-            reason=reason,
-            condition=condition,
-        )
-        if moved:
-            result.quarantined += moved
-            result.problems.append(f"warn: {moved} marks quarantined: {reason}")
+        _warn(conn, batch_id, Stream.ATTENDANCE, check, reason, condition, result, "marks")
 
 
 def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
@@ -272,18 +286,7 @@ def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
 def _audit_pupil_keyed(conn: Connection, batch: Batch, result: AuditResult) -> None:
     stream = Stream(batch.stream)
     for check, reason, condition in _row_checks(stream):
-        moved = _quarantine(
-            conn,
-            batch_id=batch.batch_id,
-            stream=stream,
-            check=check,
-            severity="warn",
-            reason=reason,
-            condition=condition,
-        )
-        if moved:
-            result.quarantined += moved
-            result.problems.append(f"warn: {moved} {stream.value} rows quarantined: {reason}")
+        _warn(conn, batch.batch_id, stream, check, reason, condition, result, f"{stream} rows")
 
 
 def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
