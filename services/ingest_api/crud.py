@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import select as sa_select
-from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from ingest_api.models import AcademyPublic, AttendanceGap, FeedFreshness
+from trustdata.orchestration.freshness import freshness_rows
 from trustdata.warehouse.tables import academies
 
 
@@ -66,24 +66,6 @@ def unit_exists(session: Session, *, level: str, unit_id: str) -> bool:
 
 
 def freshness(session: Session, *, academy_id: str | None) -> list[FeedFreshness]:
-    """Each feed's last publish and latest run, from ``meta.freshness``."""
-    query = "SELECT * FROM meta.freshness"
-    if academy_id is not None:
-        query += " WHERE academy_id = :academy"
-    rows = session.connection().execute(
-        text(query + " ORDER BY academy_id, stream"), {"academy": academy_id}
-    )
-    return [
-        FeedFreshness(
-            academy_id=r.academy_id,
-            stream=r.stream,
-            last_published_at=r.last_published_at,
-            last_rows_published=r.last_rows_published,
-            watermark=r.watermark,
-            latest_status=r.latest_status,
-            latest_started_at=r.latest_started_at,
-            latest_message=r.latest_message,
-            healthy=r.latest_status not in ("failed", "blocked"),
-        )
-        for r in rows
-    ]
+    """Each feed's last publish and latest run (the query ``trustdata status`` runs too)."""
+    rows = freshness_rows(session.connection(), academy_id)
+    return [FeedFreshness.model_validate(row) for row in rows]

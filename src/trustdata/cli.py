@@ -110,7 +110,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from trustdata import orchestration
-    from trustdata.orchestration.freshness import PROBLEMS, freshness, render
+    from trustdata.orchestration.freshness import freshness, render
 
     config = _config(args)
     if args.academy is not None:
@@ -118,7 +118,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     orchestration.prepare_warehouse(config_path=args.config)
     rows = freshness(args.academy)
     print(render(rows, datetime.now(UTC)))
-    return 1 if any(row["latest_status"] in PROBLEMS for row in rows) else 0
+    return 0 if all(row["healthy"] for row in rows) else 1
 
 
 def cmd_onboard(args: argparse.Namespace) -> int:

@@ -73,3 +73,8 @@ def test_status_of_an_unknown_academy_is_an_error(
 ) -> None:
     assert main(["--config", config, "status", "nosuch"]) == 2
     assert "no academy 'nosuch'" in capsys.readouterr().err
+
+
+def test_status_before_any_run_says_so(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", config, "status"]) == 0
+    assert "no feed has run yet" in capsys.readouterr().out

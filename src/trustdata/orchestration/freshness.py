@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from trustdata.warehouse.engine import get_engine, warehouse_url
 
@@ -17,15 +17,20 @@ from trustdata.warehouse.engine import get_engine, warehouse_url
 PROBLEMS = ("failed", "blocked")
 
 
-def freshness(academy_id: str | None = None) -> list[dict[str, Any]]:
-    """One row per (academy, stream) that has run, ordered by academy and stream."""
+def freshness_rows(conn: Connection, academy_id: str | None = None) -> list[dict[str, Any]]:
+    """One row per (academy, stream) that has run, ordered by academy and stream, with
+    ``healthy`` false when the latest run failed or was blocked."""
     query = "SELECT * FROM meta.freshness"
     if academy_id is not None:
         query += " WHERE academy_id = :academy"
-    query += " ORDER BY academy_id, stream"
+    rows = conn.execute(text(query + " ORDER BY academy_id, stream"), {"academy": academy_id})
+    return [{**row, "healthy": row["latest_status"] not in PROBLEMS} for row in rows.mappings()]
+
+
+def freshness(academy_id: str | None = None) -> list[dict[str, Any]]:
+    """``freshness_rows`` from the configured warehouse."""
     with get_engine(warehouse_url()).connect() as conn:
-        rows = conn.execute(text(query), {"academy": academy_id}).mappings().all()
-    return [dict(row) for row in rows]
+        return freshness_rows(conn, academy_id)
 
 
 def _age(when: datetime | None, now: datetime) -> str:
@@ -46,7 +51,7 @@ def render(rows: list[dict[str, Any]], now: datetime) -> str:
     lines = [f"{'academy':<14} {'stream':<21} {'last published':<16} {'latest run':<10} note"]
     for row in rows:
         note = (row["latest_message"] or "").replace("\n", " ")
-        if row["latest_status"] not in PROBLEMS:
+        if row["healthy"]:
             note = f"{row['last_rows_published'] or 0} rows changed"
         lines.append(
             f"{row['academy_id']:<14} {row['stream']:<21} "
