@@ -625,6 +625,18 @@ def an_n_mark(sandbox: ArborSandbox, client: httpx.Client) -> dict[str, Any]:
     raise AssertionError("the sandbox school has no N mark")
 
 
+def synced_with_an_n_mark(
+    tmp_path: Path, sandbox: ArborSandbox, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], Path]:
+    """An N mark of the sandbox school, and a config whose roll is already published."""
+    record = an_n_mark(sandbox, client)
+    monkeypatch.setenv("TD_ARBOR_TOKEN", TOKEN)
+    config = arbor_trust_config(tmp_path, sandbox.root)
+    orchestration.prepare_warehouse(config_path=str(config))
+    sync(config, "pupils")
+    return record, config
+
+
 def test_a_correction_after_a_full_read_reaches_the_warehouse(
     tmp_path: Path,
     sandbox: ArborSandbox,
@@ -632,12 +644,8 @@ def test_a_correction_after_a_full_read_reaches_the_warehouse(
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    record = an_n_mark(sandbox, client)
+    record, config = synced_with_an_n_mark(tmp_path, sandbox, client, monkeypatch)
     record_id = str(record["id"])
-    monkeypatch.setenv("TD_ARBOR_TOKEN", TOKEN)
-    config = arbor_trust_config(tmp_path, sandbox.root)
-    orchestration.prepare_warehouse(config_path=str(config))
-    sync(config, "pupils")
     full = sync(config, "attendance")
     stored = select(attendance_marks.c.code, attendance_marks.c.source_code).where(
         attendance_marks.c.mis_mark_id == record_id
@@ -674,12 +682,8 @@ def test_a_mark_deleted_in_arbor_leaves_the_published_marks(
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    record = an_n_mark(sandbox, client)
+    record, config = synced_with_an_n_mark(tmp_path, sandbox, client, monkeypatch)
     record_id = str(record["id"])
-    monkeypatch.setenv("TD_ARBOR_TOKEN", TOKEN)
-    config = arbor_trust_config(tmp_path, sandbox.root)
-    orchestration.prepare_warehouse(config_path=str(config))
-    sync(config, "pupils")
     sync(config, "attendance")
     first = sync(config, "deletions")
     marks = count(engine, attendance_marks)

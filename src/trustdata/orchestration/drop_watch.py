@@ -20,7 +20,7 @@ from trustdata.adapters.base import Adapter, AdapterError
 from trustdata.adapters.drop_folder import files_after
 from trustdata.adapters.registry import adapter_class
 from trustdata.config.trust import Academy
-from trustdata.orchestration.tasks import _trust
+from trustdata.orchestration.tasks import trust_config
 from trustdata.warehouse.engine import get_engine, warehouse_url
 from trustdata.warehouse.tables import watermarks
 
@@ -42,7 +42,7 @@ def watches_files(academy: Academy) -> bool:
 
 def new_exports(*, academy_id: str, config_path: str | None = None) -> dict[str, Any]:
     """How many files in the academy's drop folder are newer than what it last published."""
-    academy = _trust(config_path).academy(academy_id)
+    academy = trust_config(config_path).academy(academy_id)
     cls = adapter_class(academy.adapter.kind)
     with httpx.Client() as client:  # file adapters never use it
         adapter = cls(

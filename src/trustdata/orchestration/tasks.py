@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 Summary = dict[str, Any]
 
 
-def _trust(config_path: str | None) -> TrustConfig:
+def trust_config(config_path: str | None) -> TrustConfig:
+    """The trust config at ``config_path``, or at the settings' path when None."""
     return load_trust_config(Path(config_path) if config_path else get_settings().trust_config)
 
 
@@ -44,7 +45,7 @@ def _engine() -> Engine:
 
 def prepare_warehouse(*, config_path: str | None = None) -> Summary:
     """Migrate the pipeline's schemas and write the trust's structure (idempotent)."""
-    trust = _trust(config_path)
+    trust = trust_config(config_path)
     url = warehouse_url()
     upgrade(url)
     sync_structure(get_engine(url), trust)
@@ -73,7 +74,7 @@ def land_stream(
     (1 September to 31 August), published without moving the stream's watermark.
     """
     dates = academic_year_dates(academic_year) if academic_year else None
-    trust = _trust(config_path)
+    trust = trust_config(config_path)
     academy = trust.academy(academy_id)
     kind = Stream(stream)
     engine = _engine()
@@ -153,7 +154,7 @@ def publish_stream(*, batch_id: str, config_path: str | None = None) -> Summary:
     engine = _engine()
     with engine.connect() as conn:
         academy_id = get_batch(conn, uuid.UUID(batch_id)).academy_id
-    academy = _trust(config_path).academy(academy_id)
+    academy = trust_config(config_path).academy(academy_id)
     result = publish(
         engine=engine,
         batch_id=uuid.UUID(batch_id),
