@@ -97,3 +97,13 @@ def test_the_watch_dag_updates_the_drop_asset_only_for_new_files(
     busy = airflow(env, "dags", "test", "drop_folders")
     assert busy.returncode == 0, busy.stdout[-3000:]
     assert drop_events(warehouse_url) == before + 1
+
+
+def test_a_drop_folder_that_is_gone_is_a_clear_error(config: Path) -> None:
+    import shutil
+
+    from trustdata.adapters.base import AdapterError
+
+    shutil.rmtree(config.parent / "drop")
+    with pytest.raises(AdapterError, match=r"option 'folder': .* is not an existing folder"):
+        new_exports(academy_id=ACADEMY, config_path=str(config))
