@@ -59,9 +59,11 @@ def warehouse_url(postgres_admin_url: str) -> Iterator[str]:
         os.environ["TRUSTDATA_WAREHOUSE_URL"] = previous
     get_settings.cache_clear()
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        # The session's Airflow metadata database (tests/dags/airflow_run.py), if made.
+        for database in (name, f"{name}_airflow"):
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
 
 
 @pytest.fixture

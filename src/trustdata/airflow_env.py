@@ -17,10 +17,17 @@ from trustdata.config.settings import PROJECT_ROOT, Settings
 from trustdata.warehouse.embedded import ensure_database
 
 
-def airflow_environment(settings: Settings, warehouse: str) -> dict[str, str]:
-    """Return os.environ plus the quick start's Airflow settings."""
+def airflow_environment(
+    settings: Settings, warehouse: str, *, metadata: str | None = None
+) -> dict[str, str]:
+    """Return os.environ plus the quick start's Airflow settings.
+
+    The metadata database is ``metadata`` when given, else ``airflow`` beside the warehouse.
+    """
     env = dict(os.environ)
-    metadata_url = make_url(warehouse).set(database="airflow").render_as_string(hide_password=False)
+    metadata_url = metadata or (
+        make_url(warehouse).set(database="airflow").render_as_string(hide_password=False)
+    )
     if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env:
         ensure_database(metadata_url)
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata_url

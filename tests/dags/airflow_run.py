@@ -1,7 +1,8 @@
 """Run the real ``airflow`` CLI on a test trust config and the session's warehouse server.
 
-Airflow's metadata database is the ``airflow`` database on that server (as in the quick
-start); its home lives under the test's tmp folder.
+Airflow's metadata database sits on that server beside the session's warehouse, named after
+it (``<warehouse>_airflow``), so test sessions running at once never share one; its home lives
+under the test's tmp folder.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ def airflow_env(tmp_path: Path, config: Path, warehouse_url: str, **extra: str) 
     """The environment of an Airflow process over ``config``, with ``extra`` variables."""
     data = tmp_path / "data"
     settings = Settings(data_dir=data, trust_config=config, warehouse_url=warehouse_url)
-    env = airflow_environment(settings, warehouse_url)
+    env = airflow_environment(
+        settings,
+        warehouse_url,
+        metadata=metadata_url(warehouse_url),
+    )
     env.update(
         TRUSTDATA_TRUST_CONFIG=str(config),
         TRUSTDATA_DATA_DIR=str(data),
@@ -42,5 +47,6 @@ def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def metadata_url(warehouse_url: str) -> str:
-    """The URL of Airflow's metadata database beside the warehouse."""
-    return make_url(warehouse_url).set(database="airflow").render_as_string(hide_password=False)
+    """The URL of the test session's Airflow metadata database beside its warehouse."""
+    url = make_url(warehouse_url)
+    return url.set(database=f"{url.database}_airflow").render_as_string(hide_password=False)
