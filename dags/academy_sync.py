@@ -10,7 +10,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Connection, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, AssetAny, Connection, Param, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -19,7 +19,12 @@ from trustdata.adapters.base import Stream
 from trustdata.adapters.registry import adapter_class
 from trustdata.config.settings import get_settings
 from trustdata.config.trust import Academy, load_trust_config
-from trustdata.orchestration.assets import raw_asset_name, raw_asset_uri
+from trustdata.orchestration.assets import (
+    event_asset_name,
+    event_asset_uri,
+    raw_asset_name,
+    raw_asset_uri,
+)
 from trustdata.orchestration.drop_watch import drop_asset_name, drop_asset_uri, watches_files
 from trustdata.orchestration.failures import failure_callback
 
@@ -57,6 +62,12 @@ def _doc(academy: Academy) -> str:
         "fails its audit task: see `meta.batches.message` and `meta.quarantine`.\n\n"
         "**Backfill:** trigger with the param `academic_year` (e.g. `2024-25`) to re-read that "
         "year in full; its batches do not move the incremental watermarks."
+        + (
+            "\n\n**Events:** the MIS's signed events, received by the read API and relayed "
+            f"from its outbox, update `{event_asset_uri(academy.id)}`, which starts a run."
+            if academy.webhook_secret_env
+            else ""
+        )
     )
 
 
@@ -65,13 +76,21 @@ def drop_asset(academy_id: str) -> Asset:
     return Asset(name=drop_asset_name(academy_id), uri=drop_asset_uri(academy_id))
 
 
+def event_asset(academy_id: str) -> Asset:
+    """The asset the MIS event relay updates when the academy's MIS reports a change."""
+    return Asset(name=event_asset_name(academy_id), uri=event_asset_uri(academy_id))
+
+
 def _schedule(academy: Academy) -> Any:
-    """The academy's schedule; a file academy also runs when a new export lands."""
-    if not watches_files(academy):
+    """The academy's schedule; it also runs on MIS events and on new exports, where it has them."""
+    triggers = [event_asset(academy.id)] if academy.webhook_secret_env else []
+    if watches_files(academy):
+        triggers.append(drop_asset(academy.id))
+    if not triggers:
         return academy.schedule
     return AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(academy.schedule, timezone="Europe/London"),
-        assets=drop_asset(academy.id),
+        assets=AssetAny(*triggers),
     )
 
 

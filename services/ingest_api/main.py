@@ -2,23 +2,84 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from ingest_api import problems
 from ingest_api.api.main import api_router
 from ingest_api.api.routes import health
+from ingest_api.core.db import engine
+from trustdata.config.settings import Settings, get_settings
+from trustdata.config.trust import load_trust_config
+from trustdata.orchestration.outbox import AirflowApi, run_relay
+
+log = logging.getLogger(__name__)
 
 
-def create_app() -> FastAPI:
-    """Build the application."""
+def _relay(settings: Settings) -> tuple[threading.Thread, threading.Event, AirflowApi] | None:
+    """Start the outbox relay to Airflow in the background, when Airflow's API is configured."""
+    if settings.airflow_api_url is None:
+        log.info("TRUSTDATA_AIRFLOW_API_URL unset: MIS events are stored, not relayed")
+        return None
+    password = settings.airflow_password
+    api = AirflowApi(
+        settings.airflow_api_url,
+        username=settings.airflow_username,
+        password=password.get_secret_value() if password else None,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_relay,
+        args=(engine(), api),
+        kwargs={
+            "interval": settings.relay_interval_seconds,
+            "max_backoff": timedelta(seconds=settings.relay_max_backoff_seconds),
+            "stop": stop,
+        },
+        name="mis-event-relay",
+        daemon=True,
+    )
+    thread.start()
+    return thread, stop, api
+
+
+def create_app(trust_config: Path | None = None, *, relay: bool = True) -> FastAPI:
+    """Build the application over the trust config (default: ``TRUSTDATA_TRUST_CONFIG``).
+
+    With ``relay`` and ``TRUSTDATA_AIRFLOW_API_URL`` set, the app also relays stored MIS events
+    to Airflow while it runs.
+    """
+    settings = get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running = _relay(settings) if relay else None
+        try:
+            yield
+        finally:
+            if running is not None:
+                thread, stop, api = running
+                stop.set()
+                thread.join(timeout=30)
+                api.close()
+
     app = FastAPI(
         title="trustdata read API",
         version="1.0.0",
         description=(
             "Attendance of disadvantaged pupils and their peers, and the gap between them, for "
-            "each academy, hub and the trust, from the trust's warehouse."
+            "each academy, hub and the trust, from the trust's warehouse; and the intake for "
+            "MIS events."
         ),
+        lifespan=lifespan,
     )
+    app.state.trust = load_trust_config(trust_config or settings.trust_config)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(api_router, prefix="/api/v1")

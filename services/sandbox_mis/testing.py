@@ -30,15 +30,18 @@ def running_sandbox(dataset: Dataset, faults: Faults | None = None) -> Iterator[
 
 
 @contextmanager
-def running_app(app: ASGIApp) -> Iterator[str]:
-    """Serve any ASGI app on a free port of 127.0.0.1 in a thread; yield its root URL."""
+def running_app(app: ASGIApp, *, lifespan: bool = False) -> Iterator[str]:
+    """Serve any ASGI app on a free port of 127.0.0.1 in a thread; yield its root URL.
+
+    With ``lifespan`` the app's startup and shutdown run too (background work it starts).
+    """
     with socket.socket() as sock:
         # Binding here and handing the socket to uvicorn avoids racing another process for
         # the port between choosing it and listening on it.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on" if lifespan else "off")
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="asgi-app", daemon=True

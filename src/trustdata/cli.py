@@ -5,6 +5,7 @@ trustdata warehouse               start/migrate the warehouse and print its URL
 trustdata sync ACADEMY [--full]   run one academy's streams without Airflow
 trustdata backfill YEAR [ACADEMY...]  re-read an academic year; watermarks stay put
 trustdata status [ACADEMY]        how fresh each feed is; exit 1 if a latest run failed
+trustdata relay [--once]          relay stored MIS events to Airflow as asset events
 trustdata build                   run dbt over the warehouse
 trustdata airflow ARGS...         the airflow CLI on the quick-start setup
 trustdata demo                    the whole demo: sandbox MIS, DAG runs, dbt, API
@@ -121,6 +122,52 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(row["healthy"] for row in rows) else 1
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    """Relay the outbox's MIS events to Airflow's API, once or until stopped."""
+    from datetime import timedelta
+
+    from trustdata.orchestration.outbox import AirflowApi, pending, relay_due, run_relay
+    from trustdata.warehouse.engine import get_engine, warehouse_url
+
+    settings = get_settings()
+    if settings.airflow_api_url is None:
+        print(
+            "error: set TRUSTDATA_AIRFLOW_API_URL to Airflow's API server "
+            "(e.g. http://localhost:8080), and TRUSTDATA_AIRFLOW_USERNAME/PASSWORD",
+            file=sys.stderr,
+        )
+        return 2
+    password = settings.airflow_password
+    api = AirflowApi(
+        settings.airflow_api_url,
+        username=settings.airflow_username,
+        password=password.get_secret_value() if password else None,
+    )
+    engine = get_engine(warehouse_url(settings))
+    try:
+        if not args.once:
+            run_relay(
+                engine,
+                api,
+                interval=settings.relay_interval_seconds,
+                max_backoff=timedelta(seconds=settings.relay_max_backoff_seconds),
+            )
+            return 0
+        report = relay_due(
+            engine, api, max_backoff=timedelta(seconds=settings.relay_max_backoff_seconds)
+        )
+    finally:
+        api.close()
+    waiting = pending(engine)
+    print(
+        f"delivered {report.delivered} event(s) as {report.asset_events} asset event(s); "
+        f"{sum(row['events'] for row in waiting)} waiting"
+    )
+    for row in waiting:
+        print(f"  {row['academy_id']}: {row['events']} waiting, last error: {row['last_error']}")
+    return 0 if report.failed == 0 else 1
+
+
 def cmd_onboard(args: argparse.Namespace) -> int:
     """Rehearse an academy's feed: config, credential, connection, samples, checks."""
     from trustdata.onboarding import onboard
@@ -193,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="how fresh each academy's feeds are")
     status.add_argument("academy", nargs="?")
     status.set_defaults(func=cmd_status)
+    relay = sub.add_parser("relay", help="relay stored MIS events to Airflow as asset events")
+    relay.add_argument("--once", action="store_true", help="one pass, then report and exit")
+    relay.set_defaults(func=cmd_relay)
     build = sub.add_parser("build", help="run dbt build over the warehouse")
     build.add_argument("--select", help="dbt node selection")
     build.set_defaults(func=cmd_build)

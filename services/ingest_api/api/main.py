@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ingest_api.api.routes import academies, attendance, freshness
+from ingest_api.api.routes import academies, attendance, events, freshness
 
 api_router = APIRouter()
 api_router.include_router(academies.router)
 api_router.include_router(attendance.router)
 api_router.include_router(freshness.router)
+api_router.include_router(events.router)

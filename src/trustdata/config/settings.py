@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root when running from a checkout (src/trustdata/config/settings.py -> root).
@@ -47,6 +47,29 @@ class Settings(BaseSettings):
             "Where a failed task is announced: a JSON POST with the DAG, task, run, academy, "
             "stream and error (ids and the pipeline's own messages, never pupil data). Unset: "
             "failures are recorded in meta.run_failures only."
+        ),
+    )
+    airflow_api_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description=(
+            "Airflow's API server (e.g. http://localhost:8080), where MIS events from the outbox "
+            "are relayed as asset events. Unset: events are stored and wait for a relay."
+        ),
+    )
+    airflow_username: str | None = Field(
+        default=None, description="The Airflow user the event relay logs in as."
+    )
+    airflow_password: SecretStr | None = Field(default=None, description="That user's password.")
+    relay_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the event relay looks for due events."
+    )
+    relay_max_backoff_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "The longest wait between attempts to deliver an event Airflow did not take (the "
+            "wait starts at 5 s and doubles per failure)."
         ),
     )
 

@@ -88,6 +88,14 @@ class Academy(_Strict):
             "batch may withdraw; a batch over it is blocked for a person to check."
         ),
     )
+    webhook_secret_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description=(
+            "The environment variable (on the read API) holding the secret the academy's MIS "
+            "signs its events with. Unset: the academy sends no events; it runs on schedule."
+        ),
+    )
     code_map: dict[str, str] = Field(
         default_factory=dict,
         description="MIS attendance sub-codes mapped onto national codes, e.g. {'I1': 'I'}.",

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 
 metadata = MetaData()
@@ -128,6 +129,28 @@ run_failures = Table(
     Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     schema="meta",
 )
+
+mis_events = Table(
+    "mis_events",
+    metadata,
+    Column("outbox_id", Integer, primary_key=True, autoincrement=True),
+    Column("academy_id", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Index("uq_mis_events_academy_event", "academy_id", "event_id", unique=True),
+    Index(
+        "ix_mis_events_due",
+        "next_attempt_at",
+        postgresql_where=text("delivered_at IS NULL"),
+    ),
+    schema="meta",
+)
+"""The outbox of MIS events: stored when the API receives them, then relayed to Airflow."""
 
 quarantine = Table(
     "quarantine",
