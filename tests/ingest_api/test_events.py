@@ -22,7 +22,7 @@ from tests.helpers import one_academy_config
 from trustdata.orchestration.outbox import sign
 from trustdata.warehouse.tables import mis_events
 
-SECRET = "test-webhook-secret"  # noqa: S105 - a made-up secret for the test only
+SECRET = "test-webhook-secret"
 
 
 def events_config(folder: Path) -> Path:
