@@ -141,6 +141,7 @@ class ArborAdapter(ArborApi):
             Stream.DELETIONS,
         }
     )
+    complete_reads: ClassVar[frozenset[Stream]] = frozenset({Stream.PUPILS, Stream.ATTENDANCE})
     Options: ClassVar[type[AdapterOptions]] = ArborOptions
 
     def _position(self, window: Window, resources: Sequence[str]) -> str | None:

@@ -141,6 +141,10 @@ class Adapter(ABC, Generic[OptionsT]):
     connection_proves: ClassVar[str] = "the MIS answered with these options and credential"
     #: False for sources that read files: the credential is still resolved, but not used.
     uses_secret: ClassVar[bool] = True
+    #: Streams whose full read returns everything the MIS holds (the whole roll, every mark),
+    #: so a periodic reconciliation may remove what such a read leaves out. A file export
+    #: holds what it was saved with, so file adapters claim none.
+    complete_reads: ClassVar[frozenset[Stream]] = frozenset()
 
     def __init__(self, *, options: OptionsT, secret: str, client: httpx.Client) -> None:
         self.options = options

@@ -111,6 +111,7 @@ class WondeAdapter(RestAdapter[WondeOptions]):
     streams: ClassVar[frozenset[Stream]] = frozenset(
         {Stream.PUPILS, Stream.ENROLMENTS, Stream.ATTENDANCE, Stream.DELETIONS}
     )
+    complete_reads: ClassVar[frozenset[Stream]] = frozenset({Stream.PUPILS, Stream.ATTENDANCE})
     Options: ClassVar[type[AdapterOptions]] = WondeOptions
 
     def _url(self, resource: str) -> str:

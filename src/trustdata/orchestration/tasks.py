@@ -145,11 +145,14 @@ def audit_stream(*, batch_id: str) -> Summary:
     return summary
 
 
-def publish_stream(*, batch_id: str, config_path: str | None = None) -> Summary:
+def publish_stream(
+    *, batch_id: str, config_path: str | None = None, reconcile: bool = False
+) -> Summary:
     """Publish an audited batch and advance its watermark in the same transaction.
 
     A batch that would withdraw more than the academy's ``max_removal_share`` of its stored
-    rows is blocked instead (BatchBlocked names the counts).
+    rows is blocked instead (BatchBlocked names the counts). ``reconcile`` publishes a full
+    read as a reconciliation (see ``trustdata.pipeline.reconcile``).
     """
     engine = _engine()
     with engine.connect() as conn:
@@ -159,6 +162,7 @@ def publish_stream(*, batch_id: str, config_path: str | None = None) -> Summary:
         engine=engine,
         batch_id=uuid.UUID(batch_id),
         max_removal_share=academy.max_removal_share,
+        reconcile_read=reconcile,
     )
     return {
         "batch_id": batch_id,

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, update
+import psycopg
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 
 from trustdata.warehouse.tables import batches, watermarks
 
@@ -23,6 +25,12 @@ class BatchStatus:
     PUBLISHED = "published"
     FAILED = "failed"
     DISCARDED = "discarded"
+
+
+#: How a failed publish is recorded: status ``failed``, message starting with this. The publish
+#: was rolled back, so its staged rows are intact: a retry of the task may publish the batch,
+#: until a newer landing of the stream discards it.
+PUBLISH_FAILED = "publish failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,16 @@ class Batch:
     cursor_after: str | None
     cursor_before: str | None = None
     backfill_from: date | None = None
+    backfill_to: date | None = None
+    started_at: datetime | None = None
+    message: str | None = None
+
+    @property
+    def publishable(self) -> bool:
+        """True for an audited batch, or one whose publish failed and was rolled back."""
+        return self.status == BatchStatus.AUDITED or (
+            self.status == BatchStatus.FAILED and (self.message or "").startswith(PUBLISH_FAILED)
+        )
 
     @property
     def is_backfill(self) -> bool:
@@ -67,11 +85,51 @@ def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> B
         batches.c.cursor_after,
         batches.c.cursor_before,
         batches.c.backfill_from,
+        batches.c.backfill_to,
+        batches.c.started_at,
+        batches.c.message,
     ).where(batches.c.batch_id == batch_id)
     row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:
         raise LookupError(f"no batch {batch_id} in meta.batches")
     return Batch(*row)
+
+
+def unpublished() -> ColumnElement[bool]:
+    """Batches still waiting to publish: landing, landed, audited, blocked, or failed at publish."""
+    waiting = (BatchStatus.LANDING, BatchStatus.LANDED, BatchStatus.AUDITED, BatchStatus.BLOCKED)
+    return or_(batches.c.status.in_(waiting), unpublished_failure())
+
+
+def record_publish_failure(conn: Connection, batch_id: uuid.UUID, exc: Exception) -> str:
+    """Record a rolled-back publish on its batch: ``failed``, with the reason; return the reason.
+
+    A database error is named by class and SQLSTATE only: PostgreSQL's message and DETAIL can
+    quote the failing row. Only a batch that was publishable moves (a publish refused for the
+    batch's state changes nothing).
+    """
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, psycopg.Error) and orig.diag.sqlstate:
+        why = f"{type(orig).__name__} (SQLSTATE {orig.diag.sqlstate})"
+    else:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = f"{PUBLISH_FAILED}: {why}"[:500]
+    conn.execute(
+        update(batches)
+        .where(
+            batches.c.batch_id == batch_id,
+            or_(batches.c.status == BatchStatus.AUDITED, unpublished_failure()),
+        )
+        .values(status=BatchStatus.FAILED, message=reason)
+    )
+    return reason
+
+
+def unpublished_failure() -> ColumnElement[bool]:
+    """Batches whose publish failed and was rolled back (they may be published again)."""
+    return and_(
+        batches.c.status == BatchStatus.FAILED, batches.c.message.startswith(PUBLISH_FAILED)
+    )
 
 
 def set_status(conn: Connection, batch_id: uuid.UUID, status: str, **values: Any) -> None:

@@ -1,7 +1,8 @@
 """Explicit deletions: publish what the MIS says it deleted, and apply it to pupils and marks.
 
-A pupil is never deleted because it is missing from a feed, only on an explicit deletion
-(periodic reconciliation with a threshold is the other path; see the orchestration issue).
+A pupil is never deleted because it is missing from an incremental read, only on an explicit
+deletion or by a reconciliation of a full read (``pipeline.reconcile``), both bounded by the
+academy's ``max_removal_share``.
 Nothing is removed: the pupil row gets ``deleted_at`` and the marts leave it out, so a pupil
 the MIS later restores (a newer record than the deletion) comes back with full history.
 A deleted register mark leaves the published marks for ``raw.attendance_marks_superseded``.
@@ -82,10 +83,10 @@ def remove_deleted_marks(conn: Connection, academy_id: str, batch_id: uuid.UUID)
     return int(conn.execute(attendance_marks.delete().where(gone)).rowcount or 0)
 
 
-def apply_deletions(conn: Connection, academy_id: str) -> int:
+def apply_deletions(conn: Connection, academy_id: str) -> tuple[int, int]:
     """Mark the academy's deleted pupils, and clear the mark of pupils restored since.
 
-    Returns how many pupil rows changed either way.
+    Returns how many pupil rows were newly deleted, and how many were restored.
     """
     when = func.coalesce(deletions.c.deleted_at, deletions.c.published_at)
     deleted = conn.execute(
@@ -111,4 +112,13 @@ def apply_deletions(conn: Connection, academy_id: str) -> int:
         )
         .values(deleted_at=None)
     ).rowcount
-    return int(deleted or 0) + int(restored or 0)
+    return int(deleted or 0), int(restored or 0)
+
+
+def live_counts(conn: Connection, academy_id: str) -> tuple[int, int]:
+    """The academy's stored pupils not deleted, and its published marks."""
+    live_pupils = select(func.count()).where(
+        pupils.c.academy_id == academy_id, pupils.c.deleted_at.is_(None)
+    )
+    marks = select(func.count()).where(attendance_marks.c.academy_id == academy_id)
+    return int(conn.execute(live_pupils).scalar_one()), int(conn.execute(marks).scalar_one())

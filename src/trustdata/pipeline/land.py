@@ -21,7 +21,7 @@ from sqlalchemy import Engine, Table, insert, update
 from trustdata.adapters.base import RECORD_TYPES, Adapter, Page, Stream, Window
 from trustdata.domain.codes import CodeTable, national_code_table
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
-from trustdata.pipeline.batches import BatchStatus, set_status
+from trustdata.pipeline.batches import BatchStatus, set_status, unpublished
 from trustdata.pipeline.streams import PUPIL_KEYED, WHOLE_STREAMS
 from trustdata.warehouse.engine import psycopg_conninfo
 from trustdata.warehouse.tables import (
@@ -129,12 +129,6 @@ def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
     A new landing supersedes them; they stay in meta.batches as ``discarded`` for the record.
     """
     table = LANDING[stream][0]
-    open_states = (
-        BatchStatus.LANDING,
-        BatchStatus.LANDED,
-        BatchStatus.AUDITED,
-        BatchStatus.BLOCKED,
-    )
     with engine.begin() as conn:
         stale = [
             row.batch_id
@@ -143,7 +137,7 @@ def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
                 .where(
                     batches.c.academy_id == academy_id,
                     batches.c.stream == stream.value,
-                    batches.c.status.in_(open_states),
+                    unpublished(),
                 )
                 # Waits for a publish in flight; a batch it published no longer matches.
                 .with_for_update()
@@ -156,7 +150,7 @@ def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
             )
             conn.execute(
                 update(batches)
-                .where(batches.c.batch_id.in_(stale), batches.c.status.in_(open_states))
+                .where(batches.c.batch_id.in_(stale), unpublished())
                 .values(status=BatchStatus.DISCARDED, message="superseded by a newer landing")
             )
     return len(stale)

@@ -23,22 +23,32 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 
 from trustdata.adapters.base import Stream
-from trustdata.pipeline.batches import BatchStatus, advance_watermark, get_batch, set_status
+from trustdata.pipeline.batches import (
+    BatchStatus,
+    advance_watermark,
+    get_batch,
+    record_publish_failure,
+    set_status,
+)
 from trustdata.pipeline.counts import Counts, upsert
 from trustdata.pipeline.deletions import (
     apply_deletions,
+    live_counts,
     publish_deletions,
     remove_deleted_marks,
 )
 from trustdata.pipeline.keyed import (
+    WITHDRAW_ALWAYS_ALLOWED,
     TooMuchWithdrawn,
     newer_and_different,
     not_older,
     publish_pupil_keyed,
     roll,
 )
+from trustdata.pipeline.reconcile import Reconciliation, ReconciliationBlocked, reconcile
 from trustdata.pipeline.streams import PUPIL_KEYED
 from trustdata.warehouse.tables import (
     attendance_landing,
@@ -126,7 +136,9 @@ def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
     )
 
 
-def _keep_superseded(conn: Connection, incoming: Subquery, batch_id: uuid.UUID) -> None:
+def _keep_superseded(
+    conn: Connection, incoming: Subquery, batch_id: uuid.UUID, academy_id: str
+) -> None:
     """Copy each stored mark that the batch replaces with a different code."""
     stored = attendance_marks.c
     kept = [c.name for c in attendance_marks.columns]
@@ -134,6 +146,9 @@ def _keep_superseded(conn: Connection, incoming: Subquery, batch_id: uuid.UUID) 
         select(*(stored[c] for c in kept), literal(batch_id).label("superseded_by_batch_id"))
         .join(incoming, and_(*(stored[c] == incoming.c[c] for c in _MARK_KEY)))
         .where(
+            # Said outright, so the plan reads only this academy's marks (by the primary key)
+            # rather than every academy's: the join alone does not tell the planner.
+            stored.academy_id == academy_id,
             stored.code.is_distinct_from(incoming.c.code),
             not_older(incoming.c.source_updated_at, stored.source_updated_at),
         )
@@ -147,7 +162,7 @@ def _keep_superseded(conn: Connection, incoming: Subquery, batch_id: uuid.UUID) 
 
 def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Counts:
     incoming = _resolved_marks(batch_id, academy_id)
-    _keep_superseded(conn, incoming, batch_id)
+    _keep_superseded(conn, incoming, batch_id, academy_id)
     columns = [*_MARK_KEY, *_MARK_DATA]
     statement = insert(attendance_marks).from_select(
         [*columns, "batch_id"],
@@ -166,51 +181,92 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Co
 
 
 def publish(
-    *, engine: Engine, batch_id: uuid.UUID, max_removal_share: float = 1.0
+    *,
+    engine: Engine,
+    batch_id: uuid.UUID,
+    max_removal_share: float = 1.0,
+    reconcile_read: bool = False,
 ) -> PublishResult:
     """Publish an audited batch and advance its watermark, atomically.
 
-    ``max_removal_share`` bounds what one batch may withdraw of an academy's stored rows of
-    a stream; a batch over it is rolled back and marked blocked, with the reason.
+    ``max_removal_share`` bounds what one batch may withdraw or delete of an academy's stored
+    rows of a stream; a batch over it is rolled back and marked blocked, with the reason.
+    ``reconcile_read`` makes the batch (a full roll, or a year of marks) a reconciliation:
+    stored rows it does not hold are removed within the same bound (``pipeline.reconcile``).
     """
     try:
-        return _publish(engine, batch_id, max_removal_share)
-    except TooMuchWithdrawn as exc:
+        return _publish(engine, batch_id, max_removal_share, reconcile_read)
+    except (TooMuchWithdrawn, ReconciliationBlocked) as exc:
         with engine.begin() as conn:
             set_status(conn, batch_id, BatchStatus.BLOCKED, message=f"error: {exc}")
+            if isinstance(exc, ReconciliationBlocked):
+                exc.outcome.record(conn)
         raise BatchBlocked(f"batch {batch_id} blocked: {exc}") from None
+    except Exception as exc:
+        # Rolled back: nothing of the batch is visible and the watermark has not moved. The
+        # batch says so (a retry may still publish it), and the error carries no row data.
+        with engine.begin() as conn:
+            reason = record_publish_failure(conn, batch_id, exc)
+        if isinstance(exc, DBAPIError):
+            raise RuntimeError(f"batch {batch_id}: {reason}") from None
+        raise
 
 
-def _publish(engine: Engine, batch_id: uuid.UUID, max_removal_share: float) -> PublishResult:
+def _guard_deletions(
+    academy_id: str, live: tuple[int, int], removed: tuple[int, int], share: float
+) -> None:
+    """Raise TooMuchWithdrawn when explicit deletions take too much of the academy at once."""
+    for noun, stored, gone in (("pupils", live[0], removed[0]), ("marks", live[1], removed[1])):
+        if gone > WITHDRAW_ALWAYS_ALLOWED and gone > share * stored:
+            raise TooMuchWithdrawn(
+                f"this batch of the MIS's deletions would delete {gone} of academy "
+                f"{academy_id}'s {stored} stored {noun}, over its max_removal_share of "
+                f"{share:.0%}: check with the MIS that they were deleted on purpose, then "
+                "raise max_removal_share for one run"
+            )
+
+
+def _publish(
+    engine: Engine, batch_id: uuid.UUID, max_removal_share: float, reconcile_read: bool
+) -> PublishResult:
     with engine.begin() as conn:
         batch = get_batch(conn, batch_id, lock=True)
         if batch.status == BatchStatus.PUBLISHED:
             return PublishResult(batch_id, batch.status, 0, batch.watermark_after)
         if batch.status == BatchStatus.BLOCKED:
             raise BatchBlocked(f"batch {batch_id} failed its audit; see meta.batches.message")
-        if batch.status != BatchStatus.AUDITED:
+        if not batch.publishable:
             raise ValueError(f"batch {batch_id} is {batch.status}; audit it before publishing")
         stream = Stream(batch.stream)
+        reconciled: Reconciliation | None = None
+        if reconcile_read:
+            reconciled = reconcile(conn, batch, max_removal_share)
         if stream is Stream.ATTENDANCE:
             changed = _publish_marks(conn, batch_id, batch.academy_id)
             conn.execute(
                 attendance_landing.delete().where(attendance_landing.c.batch_id == batch_id)
             )
+            if reconciled is not None:
+                changed += Counts(removed=reconciled.missing_in_mis)
         elif stream in PUPIL_KEYED:
             spec = PUPIL_KEYED[stream]
             changed = publish_pupil_keyed(conn, spec, batch_id, batch.academy_id, max_removal_share)
-        else:
-            if batch.stream == Stream.PUPILS.value:
-                changed = _publish_pupils(conn, batch_id)
-                conn.execute(pupils_landing.delete().where(pupils_landing.c.batch_id == batch_id))
-            else:
-                changed = Counts(inserted=publish_deletions(conn, batch_id))
-                changed += Counts(removed=remove_deleted_marks(conn, batch.academy_id, batch_id))
+        elif stream is Stream.PUPILS:
+            changed = _publish_pupils(conn, batch_id)
+            conn.execute(pupils_landing.delete().where(pupils_landing.c.batch_id == batch_id))
             # A deletion may arrive before or after the pupil's record: settle both orders.
-            settled = apply_deletions(conn, batch.academy_id)
-            changed += (
-                Counts(removed=settled) if stream is Stream.DELETIONS else Counts(updated=settled)
-            )
+            deleted, restored = apply_deletions(conn, batch.academy_id)
+            removed = reconciled.missing_in_mis if reconciled is not None else 0
+            changed += Counts(updated=deleted + restored - removed, removed=removed)
+        else:
+            live = live_counts(conn, batch.academy_id)
+            changed = Counts(inserted=publish_deletions(conn, batch_id))
+            marks_gone = remove_deleted_marks(conn, batch.academy_id, batch_id)
+            deleted, restored = apply_deletions(conn, batch.academy_id)
+            _guard_deletions(batch.academy_id, live, (deleted, marks_gone), max_removal_share)
+            changed += Counts(removed=marks_gone + deleted, updated=restored)
+        if reconciled is not None:
+            reconciled.record(conn)
         moved = batch.watermark_after is not None or batch.cursor_after is not None
         if moved and not batch.is_backfill:
             advance_watermark(conn, batch)

@@ -152,6 +152,25 @@ mis_events = Table(
 )
 """The outbox of MIS events: stored when the API receives them, then relayed to Airflow."""
 
+reconciliations = Table(
+    "reconciliations",
+    metadata,
+    Column("reconciliation_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Uuid, nullable=False),
+    Column("academy_id", Text, nullable=False),
+    Column("stream", Text, nullable=False),
+    Column("mis_rows", Integer, nullable=False),
+    Column("stored_rows", Integer, nullable=False),
+    Column("missing_in_mis", Integer, nullable=False),
+    Column("missing_in_warehouse", Integer, nullable=False),
+    Column("restored", Integer, nullable=False, server_default="0"),
+    Column("status", Text, nullable=False),
+    Column("message", Text),
+    Column("reconciled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="meta",
+)
+"""Each reconciliation: a full read's keys against the stored ones, and what was done."""
+
 quarantine = Table(
     "quarantine",
     metadata,

@@ -1,0 +1,118 @@
+"""A publish that fails in the database: rolled back, recorded on its batch, retried.
+
+The failure is real: a CHECK constraint the test adds to ``raw.attendance_marks`` rejects one
+of the batch's marks, and PostgreSQL's DETAIL quotes the failing row (with its UPN), which
+must reach neither the exception nor the batch record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from tests.fakes import TOKEN, FakeWonde, fake_trust_config, mark, student
+from tests.helpers import count, sync_stream
+from trustdata import orchestration
+from trustdata.domain.upn import make_upn
+from trustdata.orchestration.freshness import freshness
+from trustdata.warehouse.tables import attendance_landing, attendance_marks, batches, watermarks
+
+ACADEMY = "fakeacademy"
+MON = date(2025, 9, 8)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> str:
+    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
+    path = fake_trust_config(tmp_path)
+    orchestration.prepare_warehouse(config_path=path)
+    return path
+
+
+@pytest.fixture
+def audited(config: str, engine: Engine) -> Iterator[str]:
+    """An audited batch of two marks, one of which raw.attendance_marks will refuse."""
+    fake = FakeWonde(students=[student(1), student(2)])
+    fake.marks = [mark("B1", MON, "AM", "/"), mark("B2", MON, "AM", "I")]
+    sync_stream(config, ACADEMY, "pupils", fake.transport())
+    landed = orchestration.land_stream(
+        academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
+    )
+    orchestration.audit_stream(batch_id=landed["batch_id"])
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "ALTER TABLE raw.attendance_marks "
+                "ADD CONSTRAINT td_test_no_illness CHECK (code <> 'I')"
+            )
+        )
+    yield landed["batch_id"]
+    with engine.begin() as conn:
+        conn.execute(
+            text("ALTER TABLE raw.attendance_marks DROP CONSTRAINT IF EXISTS td_test_no_illness")
+        )
+
+
+def batch_record(engine: Engine, batch_id: str) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(batches.c.status, batches.c.message).where(batches.c.batch_id == batch_id)
+        ).one()
+    return row.status, row.message
+
+
+def fail_once(config: str, batch_id: str) -> RuntimeError:
+    with pytest.raises(RuntimeError) as failed:
+        orchestration.publish_stream(batch_id=batch_id, config_path=config)
+    return failed.value
+
+
+def test_a_failed_publish_is_recorded_without_row_data_and_a_retry_publishes(
+    config: str, engine: Engine, audited: str
+) -> None:
+    error = fail_once(config, audited)
+    reason = "publish failed: CheckViolation (SQLSTATE 23514)"
+    assert str(error) == f"batch {audited}: {reason}"
+    assert error.__suppress_context__  # the database's message, quoting the row, is dropped
+    assert make_upn(990, 2001, 20, 2) not in str(error)
+    assert batch_record(engine, audited) == ("failed", reason)
+    assert count(engine, attendance_marks) == 0
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(watermarks).where(watermarks.c.stream == "attendance")).all() == []
+        )
+    (feed,) = [r for r in freshness(ACADEMY) if r["stream"] == "attendance"]
+    assert (feed["latest_status"], feed["healthy"]) == ("failed", False)
+
+    # The task's retry, once the cause is fixed: the same batch publishes in full.
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE raw.attendance_marks DROP CONSTRAINT td_test_no_illness"))
+    done = orchestration.publish_stream(batch_id=audited, config_path=config)
+    assert (done["status"], done["rows_inserted"]) == ("published", 2)
+    assert batch_record(engine, audited)[0] == "published"
+    assert count(engine, attendance_marks) == 2
+    with engine.connect() as conn:
+        assert conn.execute(select(watermarks).where(watermarks.c.stream == "attendance")).all()
+
+
+def test_a_newer_landing_discards_a_failed_publish(
+    config: str, engine: Engine, audited: str
+) -> None:
+    fail_once(config, audited)
+    assert count(engine, attendance_landing) == 2  # rolled back: still staged for a retry
+    again = orchestration.land_stream(
+        academy_id=ACADEMY,
+        stream="attendance",
+        config_path=config,
+        transport=FakeWonde(students=[student(1)]).transport(),
+    )
+    assert batch_record(engine, audited)[0] == "discarded"
+    assert count(engine, attendance_landing) == 0
+    with pytest.raises(ValueError, match="is discarded"):
+        orchestration.publish_stream(batch_id=audited, config_path=config)
+    assert batch_record(engine, audited)[0] == "discarded"
+    assert batch_record(engine, again["batch_id"])[0] == "landed"
