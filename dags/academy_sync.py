@@ -6,14 +6,14 @@ JSON summary. Reading the trust config file is the only work done at import time
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetAny, Connection, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, AssetAny, Param, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from dag_support import DEFAULT_ARGS, connection_secret, raw_asset
 from trustdata import orchestration
 from trustdata.adapters.base import Stream
 from trustdata.adapters.registry import adapter_class
@@ -22,33 +22,12 @@ from trustdata.config.trust import Academy, load_trust_config
 from trustdata.orchestration.assets import (
     event_asset_name,
     event_asset_uri,
-    raw_asset_name,
-    raw_asset_uri,
 )
 from trustdata.orchestration.drop_watch import drop_asset_name, drop_asset_uri, watches_files
 from trustdata.orchestration.failures import failure_callback
 
 #: Streams in the order a sync runs them; an academy's DAG has those its adapter serves.
 STREAMS = tuple(s.value for s in Stream)
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "data-team",
-    # The quick start's demo sets 0 so a broken run fails in seconds, not after retries.
-    "retries": int(os.environ.get("TRUSTDATA_TASK_RETRIES", "2")),
-    "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=30),
-    "execution_timeout": timedelta(hours=2),
-}
-
-
-def raw_asset(academy_id: str, stream: str) -> Asset:
-    """The asset a publish task updates: one academy's published stream."""
-    return Asset(name=raw_asset_name(academy_id, stream), uri=raw_asset_uri(academy_id, stream))
-
-
-def _secret(conn_id: str) -> str:
-    return str(Connection.get(conn_id).password or "")
 
 
 def _doc(academy: Academy) -> str:
@@ -137,7 +116,7 @@ def build_academy_dag(academy: Academy) -> DAG:
                     run_id=context["run_id"],
                     as_at=logical.date().isoformat() if logical else None,
                     academic_year=context["params"].get("academic_year") or None,
-                    connection_lookup=_secret,
+                    connection_lookup=connection_secret,
                 )
 
             @task(task_id=f"audit_{stream}")

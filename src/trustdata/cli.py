@@ -4,6 +4,7 @@ trustdata check-config            validate the trust config, write nothing
 trustdata warehouse               start/migrate the warehouse and print its URL
 trustdata sync ACADEMY [--full]   run one academy's streams without Airflow
 trustdata backfill YEAR [ACADEMY...]  re-read an academic year; watermarks stay put
+trustdata reconcile [ACADEMY...]  full reads compared with the warehouse, within a threshold
 trustdata status [ACADEMY]        how fresh each feed is; exit 1 if a latest run failed
 trustdata relay [--once]          relay stored MIS events to Airflow as asset events
 trustdata build                   run dbt over the warehouse
@@ -104,6 +105,37 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     for academy_id in academies:
         _sync_academy(args, academy_id, full=True, academic_year=args.year)
     return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Reconcile academies (default: all); 1 if any was blocked by its threshold."""
+    from trustdata import orchestration
+    from trustdata.orchestration.reconciliation import reconcile_academy
+    from trustdata.pipeline.publish import BatchBlocked
+
+    config = _config(args)
+    academies = args.academies or [a.id for a in config.academies]
+    for academy_id in academies:
+        config.academy(academy_id)  # every id checked before anything is read
+    orchestration.prepare_warehouse(config_path=args.config)
+    blocked = 0
+    for academy_id in academies:
+        try:
+            outcome = reconcile_academy(
+                academy_id=academy_id, config_path=args.config, academic_year=args.year
+            )
+        except BatchBlocked as exc:
+            blocked += 1
+            print(f"{academy_id}: BLOCKED {exc}")
+            continue
+        if "skipped" in outcome:
+            print(f"{academy_id}: skipped: {outcome['skipped']}")
+        for stream in ("pupils", "attendance"):
+            if stream in outcome:
+                print(
+                    f"{academy_id} {stream}: {outcome[stream]['status']}: {outcome[stream]['message']}"
+                )
+    return 1 if blocked else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -237,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("year", help="academic year as YYYY-YY, e.g. 2024-25")
     backfill.add_argument("academies", nargs="*", help="academy ids (default: every academy)")
     backfill.set_defaults(func=cmd_backfill)
+    reconcile = sub.add_parser(
+        "reconcile", help="compare full reads with the warehouse and remove what the MIS dropped"
+    )
+    reconcile.add_argument("academies", nargs="*", help="academy ids (default: every academy)")
+    reconcile.add_argument("--year", help="academic year of marks, YYYY-YY (default: current)")
+    reconcile.set_defaults(func=cmd_reconcile)
     status = sub.add_parser("status", help="how fresh each academy's feeds are")
     status.add_argument("academy", nargs="?")
     status.set_defaults(func=cmd_status)

@@ -65,6 +65,7 @@ def test_every_dag_imports_with_owner_retries_tags_and_docs(tmp_path: Path) -> N
         "academy_elmstead",
         "academy_yewtree",
         "warehouse_build",
+        "reconcile",
     }
     for dag_id, dag in parsed["dags"].items():
         assert "trustdata" in dag["tags"], dag_id
@@ -72,6 +73,9 @@ def test_every_dag_imports_with_owner_retries_tags_and_docs(tmp_path: Path) -> N
         for task_id, (owner, retries) in dag["tasks"].items():
             assert owner == "data-team", (dag_id, task_id)
             assert retries >= 1, (dag_id, task_id)
+    assert set(parsed["dags"]["reconcile"]["tasks"]) == {
+        f"reconcile_{a}" for a in ("oakfield", "ashbrook", "elmstead", "yewtree")
+    }
     oakfield = parsed["dags"]["academy_oakfield"]
     assert {"hub:north", "mis:wonde"} <= set(oakfield["tags"])
     assert set(oakfield["tasks"]) == {

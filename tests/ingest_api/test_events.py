@@ -45,9 +45,7 @@ def events_config(folder: Path) -> Path:
 
 
 @pytest.fixture
-def api(
-    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[httpx.Client]:
+def api(tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
     monkeypatch.setenv("TD_ROWAN_EVENTS_SECRET", SECRET)
     from ingest_api.main import create_app
 

@@ -100,3 +100,16 @@ def test_the_dag_param_backfills_a_year(
     assert count(engine, attendance_marks) > 0
     assert positions(engine) == set()  # every batch was a backfill: no watermark moved
     assert {status for _, status, _ in backfills(engine)} == {"published"}
+
+
+def test_cli_reconcile_of_a_synced_academy_is_clean(
+    config: Path, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "sync", "oakfield"]) == 0
+    marks = count(engine, attendance_marks)
+    capsys.readouterr()
+    assert main(["--config", str(config), "reconcile", "oakfield", "--year", YEAR]) == 0
+    printed = capsys.readouterr().out
+    assert "oakfield pupils: clean" in printed and "oakfield attendance: clean" in printed
+    assert count(engine, attendance_marks) == marks
+    assert main(["--config", str(config), "reconcile", "nowhere"]) == 2

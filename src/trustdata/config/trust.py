@@ -65,6 +65,16 @@ class Adapter(_Strict):
     credential: Credential
 
 
+def check_schedule(value: str) -> str:
+    """Return the schedule stripped, or raise ValueError saying how to write one."""
+    if not _SCHEDULE.fullmatch(value.strip()):
+        raise ValueError(
+            f"{value!r} is not a schedule: use a preset such as @daily, or a 5-field cron "
+            "such as '30 5 * * 1-5'"
+        )
+    return value.strip()
+
+
 class Academy(_Strict):
     """One academy of the trust."""
 
@@ -104,12 +114,7 @@ class Academy(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if not _SCHEDULE.fullmatch(value.strip()):
-            raise ValueError(
-                f"{value!r} is not a schedule: use a preset such as @daily, or a 5-field cron "
-                "such as '30 5 * * 1-5'"
-            )
-        return value.strip()
+        return check_schedule(value)
 
     @model_validator(mode="after")
     def _national_targets(self) -> Academy:
@@ -143,6 +148,18 @@ class TrustConfig(_Strict):
     name: str = Field(min_length=1)
     hubs: list[Hub] = Field(min_length=1)
     academies: list[Academy] = Field(default_factory=list)
+    reconcile_schedule: str = Field(
+        default="0 4 * * 6",
+        description=(
+            "When every academy is reconciled (full reads compared with the warehouse): a "
+            "preset or a 5-field cron; default Saturdays at 04:00"
+        ),
+    )
+
+    @field_validator("reconcile_schedule")
+    @classmethod
+    def _reconcile_cron(cls, value: str) -> str:
+        return check_schedule(value)
 
     def academy(self, academy_id: str) -> Academy:
         """Return the academy with this id, or raise KeyError naming the known ids."""
