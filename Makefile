@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test lint typecheck check airflow-ui airflow sandbox api sync check-config clean help
+.PHONY: demo test lint typecheck check airflow-ui airflow-celery airflow sandbox api sync check-config clean help
 
 help:
 	@echo "make demo        run the demo trust: sandbox MIS -> Airflow -> warehouse -> read API"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint        ruff check and ruff format --check"
 	@echo "make typecheck   mypy --strict on src/ and services/"
 	@echo "make airflow-ui  Airflow (standalone) on the demo setup, UI on http://localhost:8080"
+	@echo "make airflow-celery  the same on the CeleryExecutor (Redis on loopback; see infra/README.md)"
 	@echo "make airflow ARGS='dags list'   any airflow command on the demo setup"
 	@echo "make sandbox     the sandbox MIS alone on http://127.0.0.1:8765/v1.0"
 	@echo "make clean       stop nothing, delete .data/ (embedded PostgreSQL, Airflow home)"
@@ -47,6 +48,9 @@ check-config: sync
 
 airflow-ui: sync
 	TRUSTDATA_SANDBOX_TOKEN=$${TRUSTDATA_SANDBOX_TOKEN:-sandbox-demo-token} $(BIN)/trustdata airflow standalone
+
+airflow-celery: sync
+	TRUSTDATA_SANDBOX_TOKEN=$${TRUSTDATA_SANDBOX_TOKEN:-sandbox-demo-token} $(BIN)/python infra/celery/run_local.py
 
 airflow: sync
 	$(BIN)/trustdata airflow $(ARGS)

@@ -3,6 +3,12 @@
 Airflow's metadata database lives in the same PostgreSQL as the warehouse (database
 ``airflow``), its home under the data dir, and its DAGs in the repository's ``dags/``. Values
 the user already set (``AIRFLOW__...``) win.
+
+The executor is the LocalExecutor unless ``TRUSTDATA_AIRFLOW_EXECUTOR=celery``: then it is the
+CeleryExecutor, with Redis on loopback as broker unless ``AIRFLOW__CELERY__BROKER_URL`` names
+another (``amqp://...`` for RabbitMQ) and the metadata database as result backend. The API
+server, scheduler, DAG processor and ``airflow celery worker`` then run as separate processes;
+``infra/README.md`` says how.
 """
 
 from __future__ import annotations
@@ -15,6 +21,15 @@ from sqlalchemy.engine import make_url
 
 from trustdata.config.settings import PROJECT_ROOT, Settings
 from trustdata.warehouse.embedded import ensure_database
+
+#: ``TRUSTDATA_AIRFLOW_EXECUTOR`` values, and the Airflow settings each one defaults.
+EXECUTORS: dict[str, dict[str, str]] = {
+    "local": {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"},
+    "celery": {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/0",
+    },
+}
 
 
 def airflow_environment(
@@ -43,7 +58,7 @@ def airflow_environment(
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **executor_settings(env.get("TRUSTDATA_AIRFLOW_EXECUTOR", "local")),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "60",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "TRUSTDATA_WAREHOUSE_URL": warehouse,
@@ -58,6 +73,17 @@ def airflow_environment(
     paths = [str(PROJECT_ROOT / "dags"), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
+
+
+def executor_settings(name: str) -> dict[str, str]:
+    """The Airflow settings ``TRUSTDATA_AIRFLOW_EXECUTOR=name`` selects; KeyError if none."""
+    try:
+        return EXECUTORS[name]
+    except KeyError:
+        known = ", ".join(EXECUTORS)
+        raise KeyError(
+            f"TRUSTDATA_AIRFLOW_EXECUTOR={name!r} is not an executor (known: {known})"
+        ) from None
 
 
 def airflow_command(*args: str) -> list[str]:
