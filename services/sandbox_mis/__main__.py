@@ -1,5 +1,5 @@
-"""Command line: ``python -m sandbox_mis [--host] [--port] [--scale] [--seed] [--dataset FILE]
-[--faults SPEC] [--api wonde|arbor]``.
+"""Command line: ``python -m sandbox_mis [--host] [--port] [--scale] [--seed] [--academies N]
+[--dataset FILE] [--faults SPEC] [--api wonde|arbor]``.
 
 Prints the base URL and each school's id and token, then serves until interrupted.
 """
@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--scale", type=float, default=1.0, help="pupil count multiplier")
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument(
+        "--academies", type=int, default=4, help="academies in the trust (above 4: copies)"
+    )
     parser.add_argument("--dataset", help="serve this JSON dataset instead of generating one")
     parser.add_argument(
         "--faults",
@@ -41,7 +44,11 @@ def main(argv: list[str] | None = None) -> None:
         help="which MIS API to speak: Wonde-shaped (default) or Arbor-style REST",
     )
     args = parser.parse_args(argv)
-    dataset = load(args.dataset) if args.dataset else generate(seed=args.seed, scale=args.scale)
+    dataset = (
+        load(args.dataset)
+        if args.dataset
+        else generate(seed=args.seed, scale=args.scale, academies=args.academies)
+    )
     if args.api == "arbor":
         _serve_arbor(args, dataset)
         return

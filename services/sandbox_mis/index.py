@@ -9,6 +9,7 @@ turns a page offset into a slot by bisection.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from sandbox_mis.wire import php_datetime
 #: When each register's marks were last updated: AM and PM (UTC).
 SESSION_UPDATED = (time(9, 5), time(13, 35))
 _SESSIONS = ("AM", "PM")
+#: Indexes of the codes that carry minutes late.
+_LATE_CODES = frozenset(i for i, code in enumerate(MARK_CODES) if code in ("L", "U"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,13 @@ class SchoolIndex:
         self._slot_updated = [php_datetime(moment) for moment in self.slot_times]
         per_slot = [sum(m[t] != NO_MARK for m in self._marks) for t in range(2 * len(school_days))]
         self._before = [0, *accumulate(per_slot)]
+        # The hot path renders marks as text from pieces rendered once (see ``marks_json``).
+        self._student_json = [json.dumps(s.id) for s in self._roster]
+        self._code_json = [json.dumps(code_id) for code_id in self.code_ids]
+        self._slot_json = [
+            (_compact(self._slot_dates[t]), _compact(self._slot_updated[t]))
+            for t in range(len(self.slot_times))
+        ]
 
     def codes(self) -> list[dict[str, Any]]:
         """Return the attendance code objects this school uses."""
@@ -99,6 +109,44 @@ class SchoolIndex:
                 break
         return page
 
+    def marks_json(self, window: Window, offset: int, limit: int) -> str:
+        """Return what ``json.dumps`` writes for the items of ``marks(...)``, comma-separated.
+
+        The same text, built without a dict per mark: at a trust's scale the sandbox stands in
+        for a server on another machine, so it must not be what a benchmark measures.
+        """
+        first = self._before[window.start] + offset
+        last = min(first + limit, self._before[window.stop])
+        if first >= last:
+            return ""
+        first_slot = bisect_right(self._before, first) - 1
+        skip = first - self._before[first_slot]
+        wanted = last - first
+        parts: list[str] = []
+        for slot in range(first_slot, len(self.slot_times)):
+            on_date, updated = self._slot_json[slot]
+            head = f'{{"id":"M{slot:04d}'
+            session = _SESSIONS[slot % 2]
+            for row, marks in enumerate(self._marks):
+                code_index = marks[slot]
+                if code_index == NO_MARK:
+                    continue
+                if skip:
+                    skip -= 1
+                    continue
+                late = "null"
+                if code_index in _LATE_CODES:
+                    late = str(minutes_late(MARK_CODES[code_index], self._key[row], slot))
+                parts.append(
+                    f'{head}{self._roster[row].id[1:]}","student":{self._student_json[row]},'
+                    f'"date":{on_date},"session":"{session}",'
+                    f'"attendance_code":{self._code_json[code_index]},"comment":null,'
+                    f'"minutes_late":{late},"created_at":{updated},"updated_at":{updated}}}'
+                )
+                if len(parts) == wanted:
+                    return ",".join(parts)
+        return ",".join(parts)
+
     def _positions(self, slot: int) -> Iterator[tuple[int, int]]:
         """Yield (roster row, slot) of every mark from ``slot`` on, in API order."""
         rows = range(len(self._marks))
@@ -123,6 +171,10 @@ class SchoolIndex:
             "created_at": updated,
             "updated_at": updated,
         }
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 class Sorted:

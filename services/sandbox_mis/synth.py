@@ -55,14 +55,45 @@ _YEAR_WEIGHTS = {
 }
 
 
-def generate(*, seed: int = 2025, scale: float = 1.0, start_year: int = 2025) -> Dataset:
-    """Generate the demo trust's dataset: four academies, about 3,000 pupils at scale 1.0."""
+def generate(
+    *, seed: int = 2025, scale: float = 1.0, start_year: int = 2025, academies: int = 4
+) -> Dataset:
+    """Generate the demo trust's dataset: four academies, about 3,000 pupils at scale 1.0.
+
+    ``academies`` above four adds academies modelled on the demo four in turn (a large trust
+    for benchmarks: ``scale`` alone cannot pass 999 UPNs per year group in one school); the
+    first four are the same whatever the count.
+    """
     if scale <= 0:
         raise ValueError("scale must be greater than 0")
+    if academies < 1:
+        raise ValueError("academies must be at least 1")
     days = school_days(start_year)
     taken_ids: set[str] = set()
-    schools = [_school(spec, seed, scale, days, taken_ids) for spec in DEMO_SCHOOLS]
+    schools = [_school(spec, seed, scale, days, taken_ids) for spec in school_specs(academies)]
     return Dataset(start_year=start_year, school_days=days, schools=schools)
+
+
+def school_specs(academies: int) -> list[_Spec]:
+    """The demo schools, then copies of them with their own ids, URNs and DfE numbers."""
+    specs = list(DEMO_SCHOOLS[:academies])
+    for k in range(len(DEMO_SCHOOLS), academies):
+        model = DEMO_SCHOOLS[k % len(DEMO_SCHOOLS)]
+        generation = k // len(DEMO_SCHOOLS)
+        specs.append(
+            _Spec(
+                id=f"A{1000000001 + k}",
+                name=f"{model.name} {generation + 1}",
+                urn=990001 + k,
+                la_code=model.la_code,
+                # Each model school's LA numbers its copies on from it: LAESTABs stay unique.
+                establishment=model.establishment + generation,
+                phase=model.phase,
+                pupils=model.pupils,
+                flag_style=model.flag_style,
+            )
+        )
+    return specs
 
 
 def year_counts(phase: str, total: int) -> dict[int, int]:

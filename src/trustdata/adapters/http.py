@@ -95,8 +95,12 @@ def get_json(
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
     hints: Mapping[int, str] | None = None,
+    decode: Callable[[httpx.Response], object] | None = None,
 ) -> object:
     """GET ``url`` and return its JSON body, retrying what is usually transient.
+
+    ``decode`` turns a successful response into the body (default: ``response.json()``); it
+    raises ValueError for a body that is not valid JSON, which is retried like the default.
 
     Retried up to ``max_retries`` times: 429 (after ``Retry-After``), 5xx, timeouts, transport
     errors and a body that is not valid JSON. Each try first waits for ``limiter``. ``timeout``
@@ -131,7 +135,7 @@ def get_json(
                 raise AdapterError(_http_error(path, status, attempt + 1, hints or HINTS))
             else:
                 try:
-                    return response.json()
+                    return response.json() if decode is None else decode(response)
                 except ValueError:
                     if last:
                         raise AdapterError(

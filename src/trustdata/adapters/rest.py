@@ -6,7 +6,7 @@ the request budget, the timeout and the retry policy are the same knobs for ever
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import ClassVar, TypeVar
 
@@ -51,9 +51,17 @@ class RestAdapter(Adapter[RestOptionsT]):
         return httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
     def _get(
-        self, url: str, *, headers: dict[str, str], params: dict[str, str] | None = None
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: dict[str, str] | None = None,
+        decode: Callable[[httpx.Response], object] | None = None,
     ) -> object:
-        """GET ``url`` as JSON, with retries, the rate limit and the timeout applied."""
+        """GET ``url`` as JSON, with retries, the rate limit and the timeout applied.
+
+        ``decode`` replaces ``response.json()`` (see :func:`get_json`).
+        """
         return get_json(
             self.client,
             url,
@@ -63,4 +71,5 @@ class RestAdapter(Adapter[RestOptionsT]):
             timeout=self._timeout,
             limiter=self._limiter,
             hints=self.http_hints,
+            decode=decode,
         )

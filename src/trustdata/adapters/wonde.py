@@ -8,11 +8,13 @@ follows ``meta.pagination.next`` verbatim and never builds page URLs itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import httpx
+import msgspec
 from pydantic import Field
 
 from trustdata.adapters.base import (
@@ -77,6 +79,61 @@ def _relation_id(value: Any) -> str:
     return str(value)
 
 
+# gc=False: decoded JSON holds no reference cycles, and a page is 1,000 marks of these.
+class _PhpTime(msgspec.Struct, frozen=True, gc=False):
+    """A PHP DateTime object as Wonde writes it (hashable: pages cache what it parses to)."""
+
+    date: str | None = None
+    timezone: str | None = None
+
+
+class _WireMark(msgspec.Struct, gc=False):
+    """The fields of a session mark the adapter reads; the others are skipped unparsed."""
+
+    id: str | int | None = None
+    student: str | int | dict[str, Any] | None = None
+    date: str | _PhpTime | None = None
+    session: str | None = ""
+    attendance_code: str | int | dict[str, Any] | None = None
+    updated_at: str | _PhpTime | None = None
+
+
+class _Pagination(msgspec.Struct):
+    next: str | None = None
+    more: bool | None = True
+
+
+class _Meta(msgspec.Struct):
+    pagination: _Pagination | None = None
+
+
+class _MarkPage(msgspec.Struct):
+    data: list[_WireMark]
+    meta: _Meta | None = None
+
+
+_MARK_PAGE = msgspec.json.Decoder(_MarkPage)
+
+
+def _decode_marks(response: httpx.Response) -> object:
+    """A page of marks decoded straight into the fields the adapter reads (the hot path).
+
+    A body of any other shape, or one that is not valid JSON, goes through
+    ``response.json()`` and the tolerant reading of every other resource, so both paths
+    accept and refuse the same bodies.
+    """
+    try:
+        return _MARK_PAGE.decode(response.content)
+    except msgspec.MsgspecError:
+        return response.json()
+
+
+def _php_mapping(value: str | _PhpTime | None) -> Any:
+    if isinstance(value, _PhpTime):
+        return {"date": value.date, "timezone": value.timezone}
+    return value
+
+
 def pupil_record(student: Mapping[str, Any]) -> PupilRecord:
     """Turn a Wonde student into a canonical pupil record (names are left behind)."""
     education = _included(student, "education_details")
@@ -117,12 +174,23 @@ class WondeAdapter(RestAdapter[WondeOptions]):
     def _url(self, resource: str) -> str:
         return f"{self.options.base_url.rstrip('/')}/schools/{self.options.school_id}/{resource}"
 
-    def _pages(self, resource: str, params: dict[str, str]) -> Iterator[list[Mapping[str, Any]]]:
+    def _pages(
+        self,
+        resource: str,
+        params: dict[str, str],
+        decode: Callable[[httpx.Response], object] | None = None,
+    ) -> Iterator[list[Any]]:
         headers = {"Authorization": f"Bearer {self._secret}", "Accept": "application/json"}
         url: str | None = self._url(resource)
         query: dict[str, str] | None = {**params, "per_page": str(self.options.per_page)}
         while url:
-            body = self._get(url, headers=headers, params=query)
+            body = self._get(url, headers=headers, params=query, decode=decode)
+            if isinstance(body, _MarkPage):
+                yield body.data
+                paging = body.meta.pagination if body.meta else None
+                url = paging.next if paging is not None and paging.more else None
+                query = None
+                continue
             if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
                 raise AdapterError(f"{resource}: expected a JSON object with a 'data' list")
             yield body["data"]
@@ -199,7 +267,11 @@ class WondeAdapter(RestAdapter[WondeOptions]):
 
     def _fetch_attendance(self, window: Window) -> Iterator[Page]:
         codes = self._codes()
-        for rows in self._pages("attendance/session", self._filter(window)):
+        for rows in self._pages("attendance/session", self._filter(window), _decode_marks):
+            if rows and isinstance(rows[0], _WireMark):
+                records = _mark_records(rows, codes)
+                yield Page(records, _latest(r.source_updated_at for r in records))
+                continue
             records = []
             for row in rows:
                 code_ref = _relation_id(row.get("attendance_code"))
@@ -218,6 +290,50 @@ class WondeAdapter(RestAdapter[WondeOptions]):
                     )
                 )
             yield Page(records, _latest(r.source_updated_at for r in records))
+
+
+def _mark_records(rows: list[_WireMark], codes: dict[str, str]) -> list[AttendanceMarkRecord]:
+    """Canonical marks from a decoded page: the same values as the tolerant path gives.
+
+    A page's marks share a few dates and times, so each distinct one is parsed once per page
+    (per page, so the caches cannot grow with the extract).
+    """
+    days: dict[Any, date | None] = {}
+    stamps: dict[Any, datetime | None] = {}
+    records = []
+    for row in rows:
+        on = row.date
+        mark_date = days.get(on, _UNSET)
+        if mark_date is _UNSET:
+            mark_date = days[on] = parse_date(_php_mapping(on))
+        if mark_date is None:
+            raise AdapterError("attendance/session: a mark has no date")
+        updated = row.updated_at
+        stamp = stamps.get(updated, _UNSET)
+        if stamp is _UNSET:
+            stamp = stamps[updated] = parse_timestamp(_php_mapping(updated))
+        student, code_ref, mark_id = row.student, row.attendance_code, row.id
+        if type(code_ref) is not str:
+            code_ref = _relation_id(code_ref)
+        records.append(
+            # A NamedTuple's own __new__ (keywords and all) costs more than the rest of the loop.
+            tuple.__new__(
+                AttendanceMarkRecord,
+                (
+                    mark_id if type(mark_id) is str or mark_id is None else str(mark_id),
+                    student if type(student) is str else _relation_id(student),
+                    mark_date,
+                    str(row.session).upper(),
+                    codes.get(code_ref, code_ref),
+                    stamp,
+                ),
+            )
+        )
+    return records
+
+
+#: A cache miss (None is a cached value: a mark without an update time).
+_UNSET: Any = object()
 
 
 def _latest(stamps: Iterator[datetime | None]) -> datetime | None:
