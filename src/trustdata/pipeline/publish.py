@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    MetaData,
     Subquery,
+    Table,
     and_,
     func,
     literal,
@@ -137,7 +140,7 @@ def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
 
 
 def _keep_superseded(
-    conn: Connection, incoming: Subquery, batch_id: uuid.UUID, academy_id: str
+    conn: Connection, incoming: Table, batch_id: uuid.UUID, academy_id: str
 ) -> None:
     """Copy each stored mark that the batch replaces with a different code."""
     stored = attendance_marks.c
@@ -160,14 +163,57 @@ def _keep_superseded(
     )
 
 
-def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Counts:
-    incoming = _resolved_marks(batch_id, academy_id)
-    _keep_superseded(conn, incoming, batch_id, academy_id)
-    columns = [*_MARK_KEY, *_MARK_DATA]
-    statement = insert(attendance_marks).from_select(
-        [*columns, "batch_id"],
-        select(*(incoming.c[c] for c in columns), literal(batch_id).label("batch_id")),
+def _incoming_table() -> Table:
+    """A temporary table for a batch's resolved marks, dropped when the publish commits."""
+    return Table(
+        "publish_incoming_marks",
+        MetaData(),
+        *(Column(c.name, c.type) for c in attendance_marks.columns if c.name in _MARK_COLUMNS),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
     )
+
+
+_MARK_COLUMNS = (*_MARK_KEY, *_MARK_DATA)
+
+
+def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Counts:
+    """Upsert a batch's marks by UPN, keeping each mark it replaces with another code.
+
+    The batch's marks are resolved to UPNs (latest per pupil, date and session) once, into a
+    temporary table that both steps read. When the academy has no stored marks on the batch's
+    dates (a first load, or a backfill of a year not yet held) there is nothing to supersede or
+    update, and the marks are inserted as they are.
+    """
+    resolved = _resolved_marks(batch_id, academy_id)
+    incoming = _incoming_table()
+    incoming.create(conn)
+    conn.execute(
+        incoming.insert().from_select(
+            list(_MARK_COLUMNS), select(*(resolved.c[c] for c in _MARK_COLUMNS))
+        )
+    )
+    stored = attendance_marks.c
+    held = conn.execute(
+        select(
+            select(literal(1))
+            .where(
+                stored.academy_id == academy_id,
+                stored.mark_date >= select(func.min(incoming.c.mark_date)).scalar_subquery(),
+                stored.mark_date <= select(func.max(incoming.c.mark_date)).scalar_subquery(),
+            )
+            .exists()
+        )
+    ).scalar_one()
+    rows = select(*(incoming.c[c] for c in _MARK_COLUMNS), literal(batch_id).label("batch_id"))
+    if not held:
+        inserted = conn.execute(
+            insert(attendance_marks).from_select([*_MARK_COLUMNS, "batch_id"], rows)
+        ).rowcount
+        return Counts(inserted=int(inserted or 0))
+    conn.exec_driver_sql("ANALYZE publish_incoming_marks")
+    _keep_superseded(conn, incoming, batch_id, academy_id)
+    statement = insert(attendance_marks).from_select([*_MARK_COLUMNS, "batch_id"], rows)
     statement = statement.on_conflict_do_update(
         index_elements=[attendance_marks.c[c] for c in _MARK_KEY],
         set_={
