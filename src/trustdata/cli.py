@@ -149,8 +149,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.academy is not None:
         config.academy(args.academy)  # an unknown id is an error naming the known ones
     orchestration.prepare_warehouse(config_path=args.config)
+    from trustdata.orchestration.outbox import pending
+    from trustdata.warehouse.engine import get_engine, warehouse_url
+
     rows = freshness(args.academy)
     print(render(rows, datetime.now(UTC)))
+    for row in pending(get_engine(warehouse_url())):
+        if args.academy in (None, row["academy_id"]):
+            print(
+                f"{row['academy_id']}: {row['events']} MIS event(s) not yet relayed to Airflow "
+                f"(oldest {row['oldest']:%Y-%m-%d %H:%M}); last error: {row['last_error']}"
+            )
     return 0 if all(row["healthy"] for row in rows) else 1
 
 

@@ -78,3 +78,13 @@ def test_status_of_an_unknown_academy_is_an_error(
 def test_status_before_any_run_says_so(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", config, "status"]) == 0
     assert "no feed has run yet" in capsys.readouterr().out
+
+
+def test_status_names_mis_events_waiting_for_airflow(
+    config: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trustdata.orchestration.outbox import store_event
+
+    store_event(engine, academy_id="fakeacademy", event_id="evt-1", event_type="students.updated")
+    main(["--config", config, "status"])
+    assert "fakeacademy: 1 MIS event(s) not yet relayed" in capsys.readouterr().out
