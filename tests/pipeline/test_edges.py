@@ -31,14 +31,6 @@ ACADEMY = "fakeacademy"
 MON, TUE = date(2025, 9, 8), date(2025, 9, 9)
 
 
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> str:
-    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
-    path = fake_trust_config(tmp_path)
-    orchestration.prepare_warehouse(config_path=path)
-    return path
-
-
 def sync(fake: FakeWonde, config: str, stream: str) -> dict[str, Any]:
     return sync_stream(config, ACADEMY, stream, fake.transport())
 

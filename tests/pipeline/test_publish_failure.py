@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
 
-from tests.fakes import TOKEN, FakeWonde, fake_trust_config, mark, student
+from tests.fakes import FakeWonde, mark, student
 from tests.helpers import count, sync_stream
 from trustdata import orchestration
 from trustdata.domain.upn import make_upn
@@ -23,14 +22,6 @@ from trustdata.warehouse.tables import attendance_landing, attendance_marks, bat
 
 ACADEMY = "fakeacademy"
 MON = date(2025, 9, 8)
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> str:
-    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
-    path = fake_trust_config(tmp_path)
-    orchestration.prepare_warehouse(config_path=path)
-    return path
 
 
 @pytest.fixture

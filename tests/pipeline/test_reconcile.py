@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.fakes import TOKEN, FakeWonde, deletion, fake_trust_config, mark, student
+from tests.fakes import FakeWonde, deletion, mark, student
 from tests.helpers import count, sync_stream
-from trustdata import orchestration
 from trustdata.orchestration.reconciliation import academic_year_of, reconcile_academy
 from trustdata.pipeline.publish import BatchBlocked
 from trustdata.warehouse.tables import (
@@ -32,14 +31,6 @@ ACADEMY = "fakeacademy"
 YEAR = "2025-26"
 DAYS = (date(2025, 9, 8), date(2025, 9, 9))
 PUPILS = 30
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> str:
-    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
-    path = fake_trust_config(tmp_path)
-    orchestration.prepare_warehouse(config_path=path)
-    return path
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ transport; ``trustdata status`` reads ``meta.freshness``.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.fakes import TOKEN, FakeWonde, fake_trust_config, mark, student
+from tests.fakes import FakeWonde, mark, student
 from tests.helpers import sync_stream
-from trustdata import orchestration
 from trustdata.cli import main
 from trustdata.orchestration.freshness import freshness
 from trustdata.pipeline.publish import BatchBlocked
@@ -22,14 +20,6 @@ from trustdata.warehouse.tables import batches
 
 ACADEMY = "fakeacademy"
 MON = date(2025, 9, 8)
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> str:
-    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
-    path = fake_trust_config(tmp_path)
-    orchestration.prepare_warehouse(config_path=path)
-    return path
 
 
 def test_counts_and_freshness(

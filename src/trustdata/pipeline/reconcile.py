@@ -20,11 +20,12 @@ Every reconciliation, blocked or not, is recorded in ``meta.reconciliations``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sqlalchemy import (
     Connection,
     Date,
+    Subquery,
     and_,
     cast,
     delete,
@@ -108,17 +109,20 @@ def reconcile(conn: Connection, batch: Batch, max_removal_share: float) -> Recon
     return _marks(conn, batch, max_removal_share)
 
 
-def _outcome(
+def _judge(
+    conn: Connection,
     batch: Batch,
     *,
-    mis_rows: int,
-    stored_rows: int,
-    missing: int,
-    new: int,
-    restored: int,
+    seen: Subquery,
+    stored: Subquery,
+    gone: Subquery,
+    new: Subquery,
     share: float,
     noun: str,
 ) -> Reconciliation:
+    """Count the read against what is stored; raise ReconciliationBlocked if over the bound."""
+    missing, stored_rows = _count(conn, gone), _count(conn, stored)
+    mis_rows, new_rows = _count(conn, seen), _count(conn, new)
     over = missing > WITHDRAW_ALWAYS_ALLOWED and missing > share * stored_rows
     if over:
         status = "blocked"
@@ -129,27 +133,30 @@ def _outcome(
             "are right, raise max_removal_share for one run"
         )
     else:
-        status = "applied" if missing or restored else "clean"
+        status = "applied" if missing else "clean"
         message = (
             f"{mis_rows} {noun} read, {stored_rows} stored: {missing} removed as gone from the "
-            f"MIS, {new} new, {restored} restored"
+            f"MIS, {new_rows} new"
         )
-    return Reconciliation(
+    outcome = Reconciliation(
         batch_id=batch.batch_id,
         academy_id=batch.academy_id,
         stream=batch.stream,
         mis_rows=mis_rows,
         stored_rows=stored_rows,
         missing_in_mis=missing,
-        missing_in_warehouse=new,
-        restored=restored,
+        missing_in_warehouse=new_rows,
+        restored=0,
         status=status,
         message=message,
     )
+    if over:
+        raise ReconciliationBlocked(outcome)
+    return outcome
 
 
-def _count(conn: Connection, query: object) -> int:
-    return int(conn.execute(select(func.count()).select_from(query)).scalar_one())  # type: ignore[arg-type]
+def _count(conn: Connection, query: Subquery) -> int:
+    return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
 
 
 def _pupils(conn: Connection, batch: Batch, share: float) -> Reconciliation:
@@ -165,26 +172,18 @@ def _pupils(conn: Connection, batch: Batch, share: float) -> Reconciliation:
         pupils.c.published_at < batch.started_at,
     )
     gone = and_(stored, pupils.c.mis_id.not_in(select(seen.c.mis_id)))
-    missing = _count(conn, select(pupils.c.mis_id).where(gone).subquery())
-    stored_rows = _count(conn, select(pupils.c.mis_id).where(stored).subquery())
-    new = _count(
+    outcome = _judge(
         conn,
-        select(seen.c.mis_id)
+        batch,
+        seen=seen,
+        stored=select(pupils.c.mis_id).where(stored).subquery(),
+        gone=select(pupils.c.mis_id).where(gone).subquery(),
+        new=select(seen.c.mis_id)
         .where(~exists().where(pupils.c.academy_id == academy_id, pupils.c.mis_id == seen.c.mis_id))
         .subquery(),
-    )
-    outcome = _outcome(
-        batch,
-        mis_rows=_count(conn, seen),
-        stored_rows=stored_rows,
-        missing=missing,
-        new=new,
-        restored=0,
         share=share,
         noun="pupils",
     )
-    if outcome.status == "blocked":
-        raise ReconciliationBlocked(outcome)
     statement = insert(deletions).from_select(
         ["academy_id", "object_type", "mis_id", "deleted_at", "batch_id"],
         select(
@@ -204,13 +203,17 @@ def _pupils(conn: Connection, batch: Batch, share: float) -> Reconciliation:
         )
     )
     restored = _restore(conn, academy_id, seen)
-    outcome = Reconciliation(**{**asdict(outcome), "restored": restored})
-    if restored and outcome.status == "clean":
-        outcome = Reconciliation(**{**asdict(outcome), "status": "applied"})
-    return outcome
+    if not restored:
+        return outcome
+    return replace(
+        outcome,
+        restored=restored,
+        status="applied",
+        message=f"{outcome.message}, {restored} restored",
+    )
 
 
-def _restore(conn: Connection, academy_id: str, seen: object) -> int:
+def _restore(conn: Connection, academy_id: str, seen: Subquery) -> int:
     """Restore pupils an earlier reconciliation removed who are in this full read again."""
     by_reconciliation = (
         select(deletions.c.mis_id)
@@ -219,7 +222,7 @@ def _restore(conn: Connection, academy_id: str, seen: object) -> int:
             deletions.c.academy_id == academy_id,
             deletions.c.object_type == PUPIL_OBJECT,
             batches.c.stream == Stream.PUPILS.value,
-            deletions.c.mis_id.in_(select(seen.c.mis_id)),  # type: ignore[attr-defined]
+            deletions.c.mis_id.in_(select(seen.c.mis_id)),
         )
     )
     back = list(conn.execute(by_reconciliation).scalars())
@@ -280,11 +283,13 @@ def _marks(conn: Connection, batch: Batch, share: float) -> Reconciliation:
             seen.c.session == marks.session,
         ),
     )
-    missing = _count(conn, select(marks.upn).where(gone).subquery())
-    stored_rows = _count(conn, select(marks.upn).where(stored).subquery())
-    new = _count(
+    outcome = _judge(
         conn,
-        select(seen.c.upn)
+        batch,
+        seen=seen,
+        stored=select(marks.upn).where(stored).subquery(),
+        gone=select(marks.upn).where(gone).subquery(),
+        new=select(seen.c.upn)
         .where(
             ~exists().where(
                 marks.academy_id == academy_id,
@@ -294,19 +299,9 @@ def _marks(conn: Connection, batch: Batch, share: float) -> Reconciliation:
             )
         )
         .subquery(),
-    )
-    outcome = _outcome(
-        batch,
-        mis_rows=_count(conn, seen),
-        stored_rows=stored_rows,
-        missing=missing,
-        new=new,
-        restored=0,
         share=share,
         noun="marks",
     )
-    if outcome.status == "blocked":
-        raise ReconciliationBlocked(outcome)
     kept = [c.name for c in attendance_marks.columns]
     conn.execute(
         attendance_marks_superseded.insert().from_select(
