@@ -163,16 +163,54 @@ def _audit_pupils(conn: Connection, batch: Batch, result: AuditResult) -> None:
         result.problems.append(f"warn: {moved} pupil records share a UPN; quarantined")
 
 
+def _failing(
+    conn: Connection, stream: Stream, batch_id: uuid.UUID, conditions: list[Any]
+) -> list[int]:
+    """How many of the batch's staged rows meet each condition, in one pass over the batch.
+
+    The checks then quarantine only where something fails: a clean batch (nearly all) is read
+    once, not once per check.
+    """
+    table = LANDING[stream][0]
+    counts = conn.execute(
+        select(*(func.count().filter(condition) for condition in conditions)).where(
+            table.c.batch_id == batch_id
+        )
+    ).one()
+    return [int(n) for n in counts]
+
+
 def _audit_attendance(
     conn: Connection, batch_id: uuid.UUID, academy_id: str, result: AuditResult
 ) -> None:
-    unmapped = conn.execute(
-        select(attendance_landing.c.source_code, func.count())
-        .where(attendance_landing.c.batch_id == batch_id, attendance_landing.c.code.is_(None))
-        .group_by(attendance_landing.c.source_code)
-        .order_by(attendance_landing.c.source_code)
-    ).all()
-    if unmapped:
+    staged = attendance_landing.c
+    known_pupil = exists().where(
+        pupils.c.academy_id == academy_id, pupils.c.mis_id == staged.mis_pupil_id
+    )
+    deleted_in_mis = exists().where(
+        deletions.c.academy_id == academy_id,
+        deletions.c.object_type == MARK_OBJECT,
+        deletions.c.mis_id == staged.mis_mark_id,
+    )
+    warn_checks = [
+        ("session_am_pm", "session is not AM or PM", ~staged.session.in_(("AM", "PM"))),
+        ("pupil_known", "mark for a pupil not on the academy's published roll", ~known_pupil),
+        # A read that raced the deletion (the deletion published first) must not bring it back.
+        ("mark_not_deleted", "the MIS has since deleted this mark", deleted_in_mis),
+    ]
+    unmapped_count, *failing = _failing(
+        conn,
+        Stream.ATTENDANCE,
+        batch_id,
+        [staged.code.is_(None), *(condition for _, _, condition in warn_checks)],
+    )
+    if unmapped_count:
+        unmapped = conn.execute(
+            select(staged.source_code, func.count())
+            .where(staged.batch_id == batch_id, staged.code.is_(None))
+            .group_by(staged.source_code)
+            .order_by(staged.source_code)
+        ).all()
         listed = ", ".join(f"{code!r} x {count}" for code, count in unmapped)
         result.quarantined += _quarantine(
             conn,
@@ -181,29 +219,16 @@ def _audit_attendance(
             check="code_valid_on_date",
             severity="error",
             reason="code not mapped to a national code in force on the mark's date",
-            condition=attendance_landing.c.code.is_(None),
+            condition=staged.code.is_(None),
         )
         result.problems.append(
             f"error: attendance codes not valid on their marks' dates: {listed} "
             "(map MIS sub-codes in the academy's code_map, or correct the register)"
         )
         result.status = BatchStatus.BLOCKED
-    bad_session = ~attendance_landing.c.session.in_(("AM", "PM"))
-    known_pupil = exists().where(
-        pupils.c.academy_id == academy_id, pupils.c.mis_id == attendance_landing.c.mis_pupil_id
-    )
-    deleted_in_mis = exists().where(
-        deletions.c.academy_id == academy_id,
-        deletions.c.object_type == MARK_OBJECT,
-        deletions.c.mis_id == attendance_landing.c.mis_mark_id,
-    )
-    for check, reason, condition in (
-        ("session_am_pm", "session is not AM or PM", bad_session),
-        ("pupil_known", "mark for a pupil not on the academy's published roll", ~known_pupil),
-        # A read that raced the deletion (the deletion published first) must not bring it back.
-        ("mark_not_deleted", "the MIS has since deleted this mark", deleted_in_mis),
-    ):
-        _warn(conn, batch_id, Stream.ATTENDANCE, check, reason, condition, result, "marks")
+    for (check, reason, condition), count in zip(warn_checks, failing, strict=True):
+        if count:
+            _warn(conn, batch_id, Stream.ATTENDANCE, check, reason, condition, result, "marks")
 
 
 def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
@@ -285,8 +310,11 @@ def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
 
 def _audit_pupil_keyed(conn: Connection, batch: Batch, result: AuditResult) -> None:
     stream = Stream(batch.stream)
-    for check, reason, condition in _row_checks(stream):
-        _warn(conn, batch.batch_id, stream, check, reason, condition, result, f"{stream} rows")
+    found = _row_checks(stream)
+    failing = _failing(conn, stream, batch.batch_id, [condition for _, _, condition in found])
+    for (check, reason, condition), count in zip(found, failing, strict=True):
+        if count:
+            _warn(conn, batch.batch_id, stream, check, reason, condition, result, f"{stream} rows")
 
 
 def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
