@@ -64,30 +64,9 @@ def start_embedded(data_dir: Path) -> Any:
         data_dir.mkdir(parents=True, exist_ok=True)
         get_server = pgserver.get_server  # type: ignore[attr-defined]
         server = get_server(data_dir / "pg", cleanup_mode="stop")
-    _tune(data_dir)
     log.info("embedded PostgreSQL ready under %s", data_dir / "pg")
     return server
 
-
-#: Settings for a warehouse's bulk loads, where the embedded server's defaults are for small
-#: work: with 1 GB of WAL between checkpoints, a year's backfill checkpoints every few seconds,
-#: and each first change of a page after a checkpoint writes the whole page again.
-_TUNING = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "wal_compression": "pglz"}
-
-
-def _tune(data_dir: Path) -> None:
-    """Apply ``_TUNING`` to the embedded server (once: ALTER SYSTEM keeps it), then reload."""
-    conninfo = f"host={(data_dir / 'pg').resolve()} user=postgres dbname=postgres"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        changed = False
-        for name, value in _TUNING.items():
-            current = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
-            if current is None or current[0] != value:
-                statement = sql.SQL("ALTER SYSTEM SET {} = {}")
-                conn.execute(statement.format(sql.Identifier(name), sql.Literal(value)))
-                changed = True
-        if changed:
-            conn.execute("SELECT pg_reload_conf()")
 
 
 def socket_url(data_dir: Path, database: str) -> str:
