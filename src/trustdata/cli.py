@@ -6,6 +6,7 @@ trustdata sync ACADEMY [--full]   run one academy's streams without Airflow
 trustdata backfill YEAR [ACADEMY...]  re-read an academic year; watermarks stay put
 trustdata reconcile [ACADEMY...]  full reads compared with the warehouse, within a threshold
 trustdata status [ACADEMY]        how fresh each feed is; exit 1 if a latest run failed
+trustdata release ACADEMY         send quarantined rows through audit and publish again
 trustdata relay [--once]          relay stored MIS events to Airflow as asset events
 trustdata build                   run dbt over the warehouse
 trustdata airflow ARGS...         the airflow CLI on the quick-start setup
@@ -136,6 +137,42 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                     f"{academy_id} {stream}: {outcome[stream]['status']}: {outcome[stream]['message']}"
                 )
     return 1 if blocked else 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Release an academy's quarantined rows of a stream; print what happened to them."""
+    from trustdata import orchestration
+    from trustdata.adapters.base import Stream
+    from trustdata.orchestration.quarantine import release_quarantined
+    from trustdata.pipeline.release import RELEASABLE, NotReleasable
+
+    _config(args).academy(args.academy)
+    if args.stream not in {s.value for s in Stream}:
+        print(
+            f"error: no stream {args.stream!r}; release one of: {', '.join(s.value for s in RELEASABLE)}",
+            file=sys.stderr,
+        )
+        return 2
+    orchestration.prepare_warehouse(config_path=args.config)
+    try:
+        outcome = release_quarantined(
+            academy_id=args.academy,
+            stream=args.stream,
+            checks=args.check or None,
+            config_path=args.config,
+        )
+    except NotReleasable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not outcome["released"]:
+        print(f"{args.academy} {args.stream}: no quarantined rows are waiting")
+        return 0
+    print(
+        f"{args.academy} {args.stream}: {outcome['released']} rows released in batch "
+        f"{outcome['batch_id']}: {outcome['rows_published']} published, "
+        f"{outcome['quarantined_again']} quarantined again (still failing)"
+    )
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -284,6 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("academies", nargs="*", help="academy ids (default: every academy)")
     reconcile.add_argument("--year", help="academic year of marks, YYYY-YY (default: current)")
     reconcile.set_defaults(func=cmd_reconcile)
+    release = sub.add_parser(
+        "release", help="send an academy's quarantined rows through audit and publish again"
+    )
+    release.add_argument("academy")
+    release.add_argument(
+        "--stream",
+        default="attendance",
+        help="the stream whose rows to release: attendance (default), assessments or "
+        "attendance_summaries",
+    )
+    release.add_argument(
+        "--check", action="append", help="only rows of this check, e.g. pupil_known (repeatable)"
+    )
+    release.set_defaults(func=cmd_release)
     status = sub.add_parser("status", help="how fresh each academy's feeds are")
     status.add_argument("academy", nargs="?")
     status.set_defaults(func=cmd_status)

@@ -184,6 +184,7 @@ quarantine = Table(
     Column("record", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("released_at", DateTime(timezone=True)),
+    Column("released_to", Uuid),
     schema="meta",
 )
 
