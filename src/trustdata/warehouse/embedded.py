@@ -68,7 +68,6 @@ def start_embedded(data_dir: Path) -> Any:
     return server
 
 
-
 def socket_url(data_dir: Path, database: str) -> str:
     """Return the SQLAlchemy URL of a database in the embedded server, over its socket."""
     return f"postgresql+psycopg://postgres@/{database}?host={(data_dir / 'pg').resolve()}"
