@@ -18,6 +18,8 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from tests.fakes import TOKEN, fake_trust_config
+from trustdata import orchestration
 from trustdata.config.settings import PROJECT_ROOT, get_settings
 from trustdata.warehouse.embedded import socket_url, start_embedded
 from trustdata.warehouse.engine import get_engine, psycopg_conninfo
@@ -121,4 +123,14 @@ def write_trust_config(folder: Path, base_url: str, *, token_env: str = "TD_TEST
     }
     path = folder / "trust.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> str:
+    """A one-academy trust read from the scripted fake MIS (``tests.fakes``), its token set and
+    the warehouse prepared. Modules that read the sandbox MIS define their own ``config``."""
+    monkeypatch.setenv("TD_FAKE_TOKEN", TOKEN)
+    path = fake_trust_config(tmp_path)
+    orchestration.prepare_warehouse(config_path=path)
     return path

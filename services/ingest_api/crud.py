@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from ingest_api.models import AcademyPublic, AttendanceGap, FeedFreshness
+from ingest_api.models import AcademyPublic, AttendanceGap, FeedFreshness, FeedQuality
 from trustdata.orchestration.freshness import freshness_rows
+from trustdata.orchestration.quality import quality_rows
 from trustdata.warehouse.tables import academies
 
 
@@ -69,3 +70,9 @@ def freshness(session: Session, *, academy_id: str | None) -> list[FeedFreshness
     """Each feed's last publish and latest run (the query ``trustdata status`` runs too)."""
     rows = freshness_rows(session.connection(), academy_id)
     return [FeedFreshness.model_validate(row) for row in rows]
+
+
+def quality(session: Session, *, academy_id: str | None) -> list[FeedQuality]:
+    """Each feed's latest audit: failing checks with counts and examples, rows waiting."""
+    rows = quality_rows(session.connection(), academy_id)
+    return [FeedQuality.model_validate({**row, "batch_id": str(row["batch_id"])}) for row in rows]

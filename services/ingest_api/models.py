@@ -127,3 +127,50 @@ class FreshnessPublic(SQLModel):
 
     data: list[FeedFreshness]
     count: int
+
+
+class CheckFailure(SQLModel):
+    """A check rows of a batch failed: why, how many, and example MIS pupil ids."""
+
+    check: str = Field(schema_extra={"examples": ["pupil_known"]})
+    severity: str = Field(description="error: the batch was blocked; warn: the rest published")
+    reason: str
+    rows: int
+    example_mis_pupil_ids: list[str] = Field(
+        description="Up to five MIS pupil ids the academy can look up (never names or UPNs)"
+    )
+
+
+class WaitingRelease(SQLModel):
+    """Quarantined rows of a check still waiting to be released (``trustdata release``)."""
+
+    check: str
+    rows: int
+
+
+class FeedQuality(SQLModel):
+    """The data quality of one feed (an academy's stream): its latest batch's audit."""
+
+    academy_id: str
+    stream: str
+    batch_id: str
+    outcome: str = Field(
+        description="ok; warn (rows quarantined, the rest published); blocked; or the batch's "
+        "status while it runs (landing, landed) or when it failed"
+    )
+    status: str
+    source: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    rows_landed: int
+    rows_quarantined: int
+    message: str | None
+    failed_checks: list[CheckFailure]
+    waiting_release: list[WaitingRelease]
+
+
+class QualityPublic(SQLModel):
+    """The feeds of an academy (or of the trust), by academy and stream."""
+
+    data: list[FeedQuality]
+    count: int

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ingest_api.api.routes import academies, attendance, events, freshness
+from ingest_api.api.routes import academies, attendance, events, freshness, quality
 
 api_router = APIRouter()
 api_router.include_router(academies.router)
 api_router.include_router(attendance.router)
 api_router.include_router(freshness.router)
+api_router.include_router(quality.router)
 api_router.include_router(events.router)

@@ -1,0 +1,33 @@
+"""Data quality per academy and feed: what the latest audit found, and what waits in quarantine."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ingest_api import crud
+from ingest_api.api.deps import SessionDep
+from ingest_api.api.routes.attendance import IdPath
+from ingest_api.models import QualityPublic
+from ingest_api.problems import Problem
+
+router = APIRouter(tags=["quality"])
+
+
+@router.get("/quality", response_model=QualityPublic)
+def trust_quality(session: SessionDep) -> QualityPublic:
+    """Every academy's feeds: the latest batch's audit outcome and the checks it failed."""
+    data = crud.quality(session, academy_id=None)
+    return QualityPublic(data=data, count=len(data))
+
+
+@router.get("/academies/{academy_id}/quality", response_model=QualityPublic)
+def academy_quality(session: SessionDep, academy_id: IdPath) -> QualityPublic:
+    """One academy's feeds: failing checks with counts and example MIS pupil ids to look up.
+
+    ``waiting_release`` counts quarantined rows of any batch that have not been released yet
+    (``trustdata release``), for example marks of a pupil the roll did not hold.
+    """
+    if not crud.unit_exists(session, level="academy", unit_id=academy_id):
+        raise Problem(404, "Unknown academy", f"no academy with id {academy_id!r} in the trust")
+    data = crud.quality(session, academy_id=academy_id)
+    return QualityPublic(data=data, count=len(data))
