@@ -25,7 +25,8 @@ def _settle_previous_server(pgdata: Path, timeout: float = 30.0) -> None:
     A command run right after another may find the previous server still shutting down, and
     pgserver would then join a server that is about to go. A server that exited without
     removing ``postmaster.pid`` (killed, or a zombie its parent has not reaped yet) would make
-    PostgreSQL refuse to start, so its lock file is removed: its shared memory is gone.
+    PostgreSQL refuse to start, so its lock files (data directory and socket) are removed: its
+    shared memory is gone.
     """
     import psutil
 
@@ -47,6 +48,10 @@ def _settle_previous_server(pgdata: Path, timeout: float = 30.0) -> None:
                 "embedded PostgreSQL under %s exited without cleaning up; restarting", pgdata
             )
             lock.unlink(missing_ok=True)
+            # The socket's lock file names the same PID; a zombie still answers kill(pid, 0),
+            # so PostgreSQL would refuse to start while it is there.
+            for leftover in pgdata.glob(".s.PGSQL.*"):
+                leftover.unlink(missing_ok=True)
             return
         if len(lines) > 7 and lines[7].strip() == "ready":
             return  # running: join it
