@@ -180,12 +180,33 @@ _MARK_COLUMNS = (*_MARK_KEY, *_MARK_DATA)
 def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Counts:
     """Upsert a batch's marks by UPN, keeping each mark it replaces with another code.
 
-    The batch's marks are resolved to UPNs (latest per pupil, date and session) once, into a
-    temporary table that both steps read. When the academy has no stored marks on the batch's
-    dates (a first load, or a backfill of a year not yet held) there is nothing to supersede or
-    update, and the marks are inserted as they are.
+    The batch's marks are resolved to UPNs (latest per pupil, date and session). When the
+    academy has no stored marks on the batch's dates (a first load, or a backfill of a year not
+    yet held) there is nothing to supersede or update, and they are inserted as they are.
+    Otherwise they are resolved once, into a temporary table both steps read.
     """
     resolved = _resolved_marks(batch_id, academy_id)
+    staged, stored = attendance_landing.c, attendance_marks.c
+    dates = select(func.min(staged.mark_date), func.max(staged.mark_date)).where(
+        staged.batch_id == batch_id
+    )
+    first, last = conn.execute(dates).one()
+    held = (
+        first is not None
+        and conn.execute(
+            select(
+                select(literal(1))
+                .where(stored.academy_id == academy_id, stored.mark_date.between(first, last))
+                .exists()
+            )
+        ).scalar_one()
+    )
+    if not held:
+        fresh = select(*(resolved.c[c] for c in _MARK_COLUMNS), literal(batch_id))
+        inserted = conn.execute(
+            insert(attendance_marks).from_select([*_MARK_COLUMNS, "batch_id"], fresh)
+        ).rowcount
+        return Counts(inserted=int(inserted or 0))
     incoming = _incoming_table()
     incoming.create(conn)
     conn.execute(
@@ -193,24 +214,7 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Co
             list(_MARK_COLUMNS), select(*(resolved.c[c] for c in _MARK_COLUMNS))
         )
     )
-    stored = attendance_marks.c
-    held = conn.execute(
-        select(
-            select(literal(1))
-            .where(
-                stored.academy_id == academy_id,
-                stored.mark_date >= select(func.min(incoming.c.mark_date)).scalar_subquery(),
-                stored.mark_date <= select(func.max(incoming.c.mark_date)).scalar_subquery(),
-            )
-            .exists()
-        )
-    ).scalar_one()
     rows = select(*(incoming.c[c] for c in _MARK_COLUMNS), literal(batch_id).label("batch_id"))
-    if not held:
-        inserted = conn.execute(
-            insert(attendance_marks).from_select([*_MARK_COLUMNS, "batch_id"], rows)
-        ).rowcount
-        return Counts(inserted=int(inserted or 0))
     conn.exec_driver_sql("ANALYZE publish_incoming_marks")
     _keep_superseded(conn, incoming, batch_id, academy_id)
     statement = insert(attendance_marks).from_select([*_MARK_COLUMNS, "batch_id"], rows)
