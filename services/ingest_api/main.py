@@ -24,15 +24,10 @@ log = logging.getLogger(__name__)
 
 def _relay(settings: Settings) -> tuple[threading.Thread, threading.Event, AirflowApi] | None:
     """Start the outbox relay to Airflow in the background, when Airflow's API is configured."""
-    if settings.airflow_api_url is None:
+    api = AirflowApi.from_settings(settings)
+    if api is None:
         log.info("TRUSTDATA_AIRFLOW_API_URL unset: MIS events are stored, not relayed")
         return None
-    password = settings.airflow_password
-    api = AirflowApi(
-        settings.airflow_api_url,
-        username=settings.airflow_username,
-        password=password.get_secret_value() if password else None,
-    )
     stop = threading.Event()
     thread = threading.Thread(
         target=run_relay,

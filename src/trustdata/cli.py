@@ -208,19 +208,14 @@ def cmd_relay(args: argparse.Namespace) -> int:
     from trustdata.warehouse.engine import get_engine, warehouse_url
 
     settings = get_settings()
-    if settings.airflow_api_url is None:
+    api = AirflowApi.from_settings(settings)
+    if api is None:
         print(
             "error: set TRUSTDATA_AIRFLOW_API_URL to Airflow's API server "
             "(e.g. http://localhost:8080), and TRUSTDATA_AIRFLOW_USERNAME/PASSWORD",
             file=sys.stderr,
         )
         return 2
-    password = settings.airflow_password
-    api = AirflowApi(
-        settings.airflow_api_url,
-        username=settings.airflow_username,
-        password=password.get_secret_value() if password else None,
-    )
     engine = get_engine(warehouse_url(settings))
     try:
         if not args.once:

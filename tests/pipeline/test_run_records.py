@@ -78,3 +78,32 @@ def test_status_names_mis_events_waiting_for_airflow(
     store_event(engine, academy_id="fakeacademy", event_id="evt-1", event_type="students.updated")
     main(["--config", config, "status"])
     assert "fakeacademy: 1 MIS event(s) not yet relayed" in capsys.readouterr().out
+
+
+def test_relay_once_says_what_to_set_and_what_is_waiting(
+    config: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from trustdata.config.settings import get_settings
+    from trustdata.orchestration.outbox import store_event
+
+    monkeypatch.delenv("TRUSTDATA_AIRFLOW_API_URL", raising=False)
+    get_settings.cache_clear()
+    assert main(["--config", config, "relay", "--once"]) == 2
+    assert "TRUSTDATA_AIRFLOW_API_URL" in capsys.readouterr().err
+
+    store_event(engine, academy_id=ACADEMY, event_id="evt-1", event_type="attendance.updated")
+    with socket.socket() as sock:  # a port nothing listens on: Airflow is down
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("TRUSTDATA_AIRFLOW_API_URL", f"http://127.0.0.1:{port}")
+    get_settings.cache_clear()
+    try:
+        assert main(["--config", config, "relay", "--once"]) == 1
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    said = capsys.readouterr().out
+    assert "delivered 0 event(s)" in said and "1 waiting" in said
+    assert "is the api-server up?" in said

@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from trustdata.config.settings import Settings
 from trustdata.orchestration.assets import event_asset_uri
 from trustdata.warehouse.tables import mis_events
 
@@ -128,6 +129,18 @@ class AirflowApi:
         self._credentials = (username, password) if username else None
         self._token: str | None = None
         self._asset_ids: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AirflowApi | None:
+        """The API the settings name (``TRUSTDATA_AIRFLOW_*``), or None when unset."""
+        if settings.airflow_api_url is None:
+            return None
+        password = settings.airflow_password
+        return cls(
+            settings.airflow_api_url,
+            username=settings.airflow_username,
+            password=password.get_secret_value() if password else None,
+        )
 
     def close(self) -> None:
         """Close the HTTP connections."""

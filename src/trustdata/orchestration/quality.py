@@ -47,7 +47,7 @@ ORDER BY academy_id, stream, check_name
 
 
 def _outcome(status: str, quarantined: int) -> str:
-    if status == "published" or status == "audited":
+    if status in ("published", "audited"):
         return "warn" if quarantined else "ok"
     return status
 
