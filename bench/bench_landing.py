@@ -72,7 +72,7 @@ def main() -> None:
                     )
                     totals["land"] += time.perf_counter() - started
                     started = time.perf_counter()
-                    orchestration.audit_stream(batch_id=landed["batch_id"])
+                    orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
                     totals["audit"] += time.perf_counter() - started
                     started = time.perf_counter()
                     orchestration.publish_stream(batch_id=landed["batch_id"])

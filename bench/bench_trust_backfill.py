@@ -210,7 +210,7 @@ def backfill_academy(academy_id: str, config: str, year: str) -> dict[str, float
         )
         landing = time.perf_counter() - phase
         phase = time.perf_counter()
-        orchestration.audit_stream(batch_id=landed["batch_id"])
+        orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
         auditing = time.perf_counter() - phase
         phase = time.perf_counter()
         orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config)

@@ -53,7 +53,7 @@ def sync_stream(
     landed = orchestration.land_stream(
         academy_id=academy_id, stream=stream, config_path=str(config), transport=transport
     )
-    audited = orchestration.audit_stream(batch_id=landed["batch_id"])
+    audited = orchestration.audit_stream(batch_id=landed["batch_id"], config_path=str(config))
     published = orchestration.publish_stream(batch_id=landed["batch_id"], config_path=str(config))
     return {**landed, **audited, **published}
 

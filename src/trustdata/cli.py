@@ -71,7 +71,7 @@ def _sync_academy(
             full=full,
             academic_year=academic_year,
         )
-        audited = orchestration.audit_stream(batch_id=landed["batch_id"])
+        audited = orchestration.audit_stream(batch_id=landed["batch_id"], config_path=args.config)
         published = orchestration.publish_stream(
             batch_id=landed["batch_id"], config_path=args.config
         )

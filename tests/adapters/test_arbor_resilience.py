@@ -183,7 +183,7 @@ def test_a_failed_landing_keeps_the_cursor(
         landed = orchestration.land_stream(
             academy_id="arbor", stream="attendance", config_path=config(root)
         )
-        orchestration.audit_stream(batch_id=landed["batch_id"])
+        orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config(root))
         orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config(root))
     with (
         running_arbor(dataset, Faults(storm_length=100)) as root,

@@ -662,7 +662,7 @@ def test_sync_through_the_pipeline_and_an_unmapped_code_blocks(
     )
     assert landed["rows_landed"] == 12
     with pytest.raises(BatchBlocked, match=r"'I9' x 2 .*code_map"):
-        orchestration.audit_stream(batch_id=landed["batch_id"])
+        orchestration.audit_stream(batch_id=landed["batch_id"], config_path=str(config))
     assert count(engine, pupils) == 3 and count(engine, attendance_marks) == 0
 
 

@@ -233,7 +233,7 @@ def test_arbor_unmapped_code_blocks_until_mapped(
             academy_id=ARBOR, stream="attendance", config_path=str(config)
         )
         with pytest.raises(BatchBlocked, match=r"'I1' x 2 .*code_map"):
-            orchestration.audit_stream(batch_id=landed["batch_id"])
+            orchestration.audit_stream(batch_id=landed["batch_id"], config_path=str(config))
         assert count(engine, attendance_marks) == 0
         with engine.connect() as conn:
             stored = conn.execute(
@@ -396,7 +396,9 @@ def test_ctf_unmapped_code_blocks(ctf_drop: Path, engine: Engine) -> None:
         academy_id=CTF, stream="attendance", config_path=str(ctf_drop.parent / "trust.yaml")
     )
     with pytest.raises(BatchBlocked, match=r"'H' x 1 .*code_map"):
-        orchestration.audit_stream(batch_id=landed["batch_id"])
+        orchestration.audit_stream(
+            batch_id=landed["batch_id"], config_path=str(ctf_drop.parent / "trust.yaml")
+        )
     assert count(engine, attendance_marks) == 0
 
 

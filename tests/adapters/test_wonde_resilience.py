@@ -194,7 +194,7 @@ def write_config(folder: Path, base_url: str, **options: Any) -> str:
 
 def sync(config: str, stream: str) -> dict[str, Any]:
     landed = orchestration.land_stream(academy_id=ACADEMY, stream=stream, config_path=config)
-    audited = orchestration.audit_stream(batch_id=landed["batch_id"])
+    audited = orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
     published = orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config)
     return {**landed, **audited, **published}
 

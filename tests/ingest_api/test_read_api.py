@@ -44,7 +44,7 @@ def api(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 landed = orchestration.land_stream(
                     academy_id=academy, stream=stream, config_path=config
                 )
-                orchestration.audit_stream(batch_id=landed["batch_id"])
+                orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
                 orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config)
     orchestration.build_warehouse()
     from ingest_api.main import create_app

@@ -85,7 +85,7 @@ def test_unmapped_code_blocks_the_batch_and_keeps_the_watermark(
         academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
     )
     with pytest.raises(BatchBlocked, match=r"'I9' x 2 .*code_map"):
-        orchestration.audit_stream(batch_id=landed["batch_id"])
+        orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
     with pytest.raises(BatchBlocked):
         orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config)
     assert count(engine, attendance_marks) == 0
@@ -125,7 +125,7 @@ def test_retired_code_after_2024_is_not_valid(config: str, engine: Engine) -> No
         academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
     )
     with pytest.raises(BatchBlocked, match=r"'H' x 1"):
-        orchestration.audit_stream(batch_id=landed["batch_id"])
+        orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
 
 
 def test_mark_for_unknown_pupil_is_quarantined_and_the_rest_publish(
@@ -152,7 +152,7 @@ def test_empty_roll_is_blocked(config: str, engine: Engine) -> None:
         academy_id=ACADEMY, stream="pupils", config_path=config, transport=FakeWonde().transport()
     )
     with pytest.raises(BatchBlocked, match="no pupils"):
-        orchestration.audit_stream(batch_id=landed["batch_id"])
+        orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
 
 
 def test_incremental_pull_with_no_changes_publishes_nothing(config: str, engine: Engine) -> None:

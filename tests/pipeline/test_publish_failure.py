@@ -33,7 +33,7 @@ def audited(config: str, engine: Engine) -> Iterator[str]:
     landed = orchestration.land_stream(
         academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
     )
-    orchestration.audit_stream(batch_id=landed["batch_id"])
+    orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
     with engine.begin() as conn:
         conn.execute(
             text(

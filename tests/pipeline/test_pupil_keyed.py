@@ -8,19 +8,16 @@ are given by the test, so each case states exactly what the MIS sent.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine, Table, select
 
 from tests.helpers import count
+from tests.scripted import T1, Scripted
 from trustdata.adapters.base import (
-    Adapter,
-    AdapterOptions,
-    Page,
     Record,
     Stream,
     Window,
@@ -54,34 +51,7 @@ from trustdata.warehouse.tables import (
 
 ACADEMY = "scripted"
 UPN1, UPN2 = make_upn(990, 2001, 15, 1), make_upn(990, 2001, 15, 2)
-T1 = datetime(2025, 9, 1, 8, tzinfo=UTC)
 T2 = datetime(2025, 10, 1, 8, tzinfo=UTC)
-
-
-class Scripted(Adapter[AdapterOptions]):
-    """Serves the records the test gives it, one page per stream."""
-
-    kind: ClassVar[str] = "scripted"
-    streams: ClassVar[frozenset[Stream]] = frozenset(Stream)
-    Options: ClassVar[type[AdapterOptions]] = AdapterOptions
-
-    def __init__(
-        self,
-        records: Sequence[Record],
-        stamp: datetime | None = T1,
-        covers: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        with httpx.Client() as client:
-            super().__init__(options=AdapterOptions(), secret="", client=client)
-        self.records = records
-        self.stamp = stamp
-        self.covers = covers
-
-    def fetch(self, stream: Stream, window: Window) -> Iterator[Page]:
-        yield Page(self.records, self.stamp, covers=self.covers)
-
-    def check_connection(self) -> None:
-        return None
 
 
 def pupil(mis_id: str, upn: str) -> PupilRecord:

@@ -9,10 +9,10 @@ Airflow connection id) and the pipeline resolves it at run time.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -75,6 +75,51 @@ def check_schedule(value: str) -> str:
     return value.strip()
 
 
+class QualityRules(_Strict):
+    """How an academy's batches are judged (the suites in ``expectations/`` say what is checked)."""
+
+    severity: dict[str, Literal["error", "warn"]] = Field(
+        default_factory=dict,
+        description=(
+            "Checks whose severity differs for this academy, by check name: 'error' blocks the "
+            "batch, 'warn' quarantines the failing rows and publishes the rest."
+        ),
+    )
+    min_completeness: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="The share of expected marks (two per pupil on roll) a school day must hold.",
+    )
+    max_shrink: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description=(
+            "How much smaller than the last published full extract a full extract may be "
+            "before it is blocked (0.5: half the rows)."
+        ),
+    )
+    closed_dates: list[date] = Field(
+        default_factory=list,
+        description="Weekdays the academy is closed (INSET days, closures): no marks expected.",
+    )
+
+    @field_validator("severity")
+    @classmethod
+    def _known_checks(cls, value: dict[str, str]) -> dict[str, str]:
+        from trustdata.quality.suites import check_names
+
+        known = check_names()
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(
+                f"no check is called {', '.join(unknown)}; the checks are: "
+                + ", ".join(sorted(known))
+            )
+        return value
+
+
 class Academy(_Strict):
     """One academy of the trust."""
 
@@ -106,6 +151,7 @@ class Academy(_Strict):
             "signs its events with. Unset: the academy sends no events; it runs on schedule."
         ),
     )
+    quality: QualityRules = Field(default_factory=QualityRules)
     code_map: dict[str, str] = Field(
         default_factory=dict,
         description="MIS attendance sub-codes mapped onto national codes, e.g. {'I1': 'I'}.",

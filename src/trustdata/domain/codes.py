@@ -59,6 +59,11 @@ class CodeTable:
                 return candidate
         return None
 
+    @property
+    def codes(self) -> list[AttendanceCode]:
+        """Every version of every code, in the table's order."""
+        return [c for versions in self._by_code.values() for c in versions]
+
     def codes_in_force(self, day: date) -> list[AttendanceCode]:
         """Return every code that may be used on ``day``."""
         return [c for versions in self._by_code.values() for c in versions if c.in_force_on(day)]

@@ -26,7 +26,7 @@ def release_quarantined(
     summary: Summary = {"academy_id": academy_id, "stream": stream, "released": rows}
     if batch_id is None:
         return summary
-    audited = audit_stream(batch_id=str(batch_id))
+    audited = audit_stream(batch_id=str(batch_id), config_path=config_path)
     published = publish_stream(batch_id=str(batch_id), config_path=config_path)
     return {
         **summary,

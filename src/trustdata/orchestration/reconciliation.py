@@ -74,7 +74,7 @@ def reconcile_academy(
             connection_lookup=connection_lookup,
             transport=transport,
         )
-        audit_stream(batch_id=landed["batch_id"])
+        audit_stream(batch_id=landed["batch_id"], config_path=config_path)
         publish_stream(batch_id=landed["batch_id"], config_path=config_path, reconcile=True)
         outcomes[stream.value] = outcome(landed["batch_id"])
     return outcomes

@@ -131,9 +131,16 @@ def academic_year_dates(academic_year: str) -> tuple[date, date]:
     return date(int(start), 9, 1), date(int(start) + 1, 8, 31)
 
 
-def audit_stream(*, batch_id: str) -> Summary:
-    """Audit a landed batch; a blocked batch raises BatchBlocked naming the problems."""
-    result = audit(engine=_engine(), batch_id=uuid.UUID(batch_id))
+def audit_stream(*, batch_id: str, config_path: str | None = None) -> Summary:
+    """Validate a landed batch with its suite under the academy's quality rules.
+
+    A blocked batch raises BatchBlocked naming the problems.
+    """
+    engine = _engine()
+    with engine.connect() as conn:
+        academy_id = get_batch(conn, uuid.UUID(batch_id)).academy_id
+    academy = trust_config(config_path).academy(academy_id)
+    result = audit(engine=engine, batch_id=uuid.UUID(batch_id), academy=academy)
     summary = {
         "batch_id": batch_id,
         "status": result.status,

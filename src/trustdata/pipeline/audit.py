@@ -1,50 +1,46 @@
-"""Audit: check a landed batch in staging before it may be published.
+"""Audit: validate a landed batch in staging with its Great Expectations suite before publish.
 
-Each check is set-based SQL over the staging table (or a small Python pass over pupils, whose
-UPN check letter needs code), returns its failing rows' keys, and has a severity:
-``error`` blocks the batch; ``warn`` quarantines the failing rows and lets the rest publish.
-Failing rows are copied to ``meta.quarantine`` with the check's reason before they leave staging,
-so nothing is dropped. Messages carry counts and codes, never pupil data.
+Write, audit, publish: the stream's suite (``expectations/<table>.json``) runs with GX against
+the batch's rows in PostgreSQL. Each check has a severity, from the suite or the academy's
+``quality.severity``: ``error`` blocks the batch (nothing publishes, the watermark stays),
+``warn`` quarantines the failing rows and lets the rest publish. Failing rows of a row-level
+check are copied to ``meta.quarantine`` with the check and its reason before they leave
+staging, so nothing is dropped; a batch-level check (size, a day's completeness) has no rows
+of its own to move. The suite's result is stored in ``meta.validations`` and each check's in
+``meta.validation_checks``. Messages carry counts and codes, never pupil data.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Integer,
-    and_,
-    case,
-    cast,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import Connection, Engine, Table, delete, text
 
-from trustdata.adapters.base import CHARACTERISTICS, REGISTRATIONS, Stream
-from trustdata.domain import checks
-from trustdata.domain.records import MARK_OBJECT
-from trustdata.domain.upn import upn_problem
+from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import Batch, BatchStatus, get_batch, set_status
 from trustdata.pipeline.land import LANDING
-from trustdata.pipeline.streams import PUPIL_KEYED
-from trustdata.warehouse.tables import (
-    attendance_landing,
-    deletions,
-    pupils,
-    pupils_landing,
-    quarantine,
+from trustdata.quality.suites import Check, suites
+from trustdata.quality.validate import (
+    Outcome,
+    Validation,
+    applicable,
+    parameters,
+    validate,
 )
+from trustdata.warehouse.tables import validation_checks, validations
+
+if TYPE_CHECKING:
+    from trustdata.config.trust import Academy
 
 log = logging.getLogger(__name__)
+
+_JOIN = re.compile(r"\bJOIN\b", re.IGNORECASE)
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 @dataclass
@@ -62,275 +58,215 @@ class AuditResult:
         return self.status == BatchStatus.BLOCKED
 
 
+def _column(table: Table, name: str) -> str:
+    if not _NAME.match(name) or name not in table.c:
+        raise ValueError(f"the suite names a column {name!r} that {table.name} does not have")
+    return name
+
+
+def failing_rows_sql(check: Check, kwargs: dict[str, Any], table: Table) -> str:
+    """SQL selecting ``row_ctid`` of the batch's rows that fail a row-level check.
+
+    It restates the expectation over ``(SELECT ctid AS row_ctid, * ... WHERE batch_id =
+    :batch_id)``: a custom (SQL) expectation's own query, or the built-in's condition, with
+    GX's semantics (a missing value is not unexpected).
+    """
+    from trustdata.quality.expectations import CUSTOM
+
+    qualified = f"{table.schema}.{table.name}"
+    staged = f"SELECT ctid AS row_ctid, * FROM {qualified} WHERE batch_id = :batch_id"
+    if check.type in CUSTOM:
+        query = CUSTOM[check.type](**kwargs).unexpected_rows_query
+        batch = f"({staged})" if _JOIN.search(query) else f"({staged}) AS subselect"
+        return f"SELECT row_ctid FROM ({query.format(batch=batch)}) AS failing"
+    if check.type == "expect_column_values_to_be_in_set":
+        col = _column(table, kwargs["column"])
+        values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in kwargs["value_set"])
+        condition = f"{col} IS NOT NULL AND {col} NOT IN ({values})"
+    elif check.type == "expect_column_values_to_be_between":
+        col = _column(table, kwargs["column"])
+        bounds = []
+        if kwargs.get("min_value") is not None:
+            bounds.append(f"{col} < CAST(:min_value AS {table.c[col].type.compile()})")
+        if kwargs.get("max_value") is not None:
+            bounds.append(f"{col} > CAST(:max_value AS {table.c[col].type.compile()})")
+        condition = f"{col} IS NOT NULL AND ({' OR '.join(bounds) or 'false'})"
+    elif check.type in (
+        "expect_column_values_to_be_unique",
+        "expect_compound_columns_to_be_unique",
+    ):
+        cols = [_column(table, c) for c in kwargs.get("column_list") or [kwargs["column"]]]
+        listed = ", ".join(cols)
+        condition = (
+            f"({listed}) IN (SELECT {listed} FROM {qualified} WHERE batch_id = :batch_id "
+            f"AND {' AND '.join(f'{c} IS NOT NULL' for c in cols)} "
+            f"GROUP BY {listed} HAVING count(*) > 1)"
+        )
+    elif check.type == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = _column(table, kwargs["column_A"]), _column(table, kwargs["column_B"])
+        op = ">=" if kwargs.get("or_equal") else ">"
+        condition = f"{a} IS NOT NULL AND {b} IS NOT NULL AND NOT ({a} {op} {b})"
+    else:
+        raise ValueError(
+            f"check {check.name}: rows failing {check.type} cannot be selected for quarantine; "
+            "mark it level 'batch' in the suite, or use a supported expectation"
+        )
+    return f"SELECT row_ctid FROM ({staged}) AS staged WHERE {condition}"
+
+
 def _quarantine(
     conn: Connection,
-    *,
-    batch_id: uuid.UUID,
-    stream: Stream,
-    check: str,
-    severity: str,
-    reason: str,
-    condition: object,
+    batch: Batch,
+    outcome: Outcome,
+    kwargs: dict[str, Any],
 ) -> int:
-    """Move staging rows matching ``condition`` into meta.quarantine, with the reason."""
-    table = LANDING[stream][0]
-    where = and_(table.c.batch_id == batch_id, condition)  # type: ignore[arg-type]
-    record = func.to_jsonb(table.table_valued())
-    moved = conn.execute(
-        quarantine.insert().from_select(
-            ["batch_id", "academy_id", "stream", "check_name", "severity", "reason", "record"],
-            select(
-                table.c.batch_id,
-                table.c.academy_id,
-                literal(stream.value),
-                literal(check),
-                literal(severity),
-                literal(reason),
-                record,
-            ).where(where),
+    """Copy the rows failing a row-level check to meta.quarantine (warn: and out of staging)."""
+    table = LANDING[Stream(batch.stream)][0]
+    failing = failing_rows_sql(outcome.check, kwargs, table)
+    qualified = f"{table.schema}.{table.name}"
+    columns = "batch_id, academy_id, stream, check_name, severity, reason, record"
+    values = ":stream, :check, :severity, :reason"
+    if outcome.severity == "warn":
+        statement = (
+            f"WITH moved AS (DELETE FROM {qualified} AS t WHERE t.batch_id = :batch_id "
+            f"AND t.ctid IN ({failing}) RETURNING t.*) "
+            f"INSERT INTO meta.quarantine ({columns}) "
+            f"SELECT moved.batch_id, moved.academy_id, {values}, to_jsonb(moved) FROM moved"
         )
-    ).rowcount
-    if severity == "warn":
-        conn.execute(table.delete().where(where))
-    return int(moved or 0)
-
-
-def _warn(
-    conn: Connection,
-    batch_id: uuid.UUID,
-    stream: Stream,
-    check: str,
-    reason: str,
-    condition: object,
-    result: AuditResult,
-    noun: str,
-) -> None:
-    """Quarantine the rows failing a warn-level check; note how many, if any, and why."""
-    moved = _quarantine(
-        conn,
-        batch_id=batch_id,
-        stream=stream,
-        check=check,
-        severity="warn",
-        reason=reason,
-        condition=condition,
-    )
-    if moved:
-        result.quarantined += moved
-        result.problems.append(f"warn: {moved} {noun} quarantined: {reason}")
-
-
-def _audit_pupils(conn: Connection, batch: Batch, result: AuditResult) -> None:
-    batch_id = batch.batch_id
-    if batch.rows_landed == 0 and batch.is_full:
-        result.problems.append(
-            "error: a full extract returned no pupils; an empty roll is not published "
-            "(check the school id and that the MIS grants access to pupils)"
+    else:
+        statement = (
+            f"INSERT INTO meta.quarantine ({columns}) "
+            f"SELECT t.batch_id, t.academy_id, {values}, to_jsonb(t) FROM {qualified} AS t "
+            f"WHERE t.batch_id = :batch_id AND t.ctid IN ({failing})"
         )
-        result.status = BatchStatus.BLOCKED
-        return
-    staged = conn.execute(
-        select(pupils_landing.c.mis_id, pupils_landing.c.upn).where(
-            pupils_landing.c.batch_id == batch_id
-        )
+    bound = {
+        "batch_id": batch.batch_id,
+        "stream": batch.stream,
+        "check": outcome.check.name,
+        "severity": outcome.severity,
+        "reason": outcome.check.reason,
+        **{k: v for k, v in kwargs.items() if k in ("min_value", "max_value")},
+    }
+    return int(conn.execute(text(statement), bound).rowcount or 0)
+
+
+def _unmapped_codes(conn: Connection, batch_id: uuid.UUID) -> str:
+    """The MIS codes of marks held by code_valid_on_date, with counts (codes, never pupils)."""
+    rows = conn.execute(
+        text(
+            "SELECT record::jsonb ->> 'source_code', count(*) FROM meta.quarantine "
+            "WHERE batch_id = :batch_id AND check_name = 'code_valid_on_date' "
+            "GROUP BY 1 ORDER BY 1"
+        ),
+        {"batch_id": batch_id},
     ).all()
-    invalid = {mis_id for mis_id, upn in staged if upn is None or upn_problem(upn) is not None}
-    if invalid:
-        moved = _quarantine(
-            conn,
-            batch_id=batch_id,
-            stream=Stream.PUPILS,
-            check="upn_valid",
-            severity="warn",
-            reason="UPN missing, badly formed or with a wrong check letter",
-            condition=pupils_landing.c.mis_id.in_(sorted(invalid)),
-        )
-        result.quarantined += moved
-        result.problems.append(f"warn: {moved} pupils without a valid UPN quarantined")
-    by_upn = Counter(upn for mis_id, upn in staged if mis_id not in invalid)
-    twice = [upn for upn, count in by_upn.items() if count > 1]
-    if twice:
-        moved = _quarantine(
-            conn,
-            batch_id=batch_id,
-            stream=Stream.PUPILS,
-            check="upn_unique",
-            severity="warn",
-            reason="the same UPN is on two MIS pupil records",
-            condition=pupils_landing.c.upn.in_(twice),
-        )
-        result.quarantined += moved
-        result.problems.append(f"warn: {moved} pupil records share a UPN; quarantined")
+    return ", ".join(f"{code!r} x {count}" for code, count in rows)
 
 
-def _failing(
-    conn: Connection, stream: Stream, batch_id: uuid.UUID, conditions: list[Any]
-) -> list[int]:
-    """How many of the batch's staged rows meet each condition, in one pass over the batch.
-
-    The checks then quarantine only where something fails: a clean batch (nearly all) is read
-    once, not once per check.
-    """
-    table = LANDING[stream][0]
-    counts = conn.execute(
-        select(*(func.count().filter(condition) for condition in conditions)).where(
-            table.c.batch_id == batch_id
-        )
-    ).one()
-    return [int(n) for n in counts]
-
-
-def _audit_attendance(
-    conn: Connection, batch_id: uuid.UUID, academy_id: str, result: AuditResult
+def _judge(
+    conn: Connection,
+    batch: Batch,
+    validation: Validation,
+    kwargs_of: dict[str, dict[str, Any]],
+    result: AuditResult,
 ) -> None:
-    staged = attendance_landing.c
-    known_pupil = exists().where(
-        pupils.c.academy_id == academy_id, pupils.c.mis_id == staged.mis_pupil_id
+    noun = "marks" if batch.stream == Stream.ATTENDANCE.value else f"{batch.stream} rows"
+    for outcome in validation.failed:
+        check = outcome.check
+        moved = 0
+        if check.level == "row":
+            moved = _quarantine(conn, batch, outcome, kwargs_of[check.name])
+            result.quarantined += moved
+        if outcome.severity == "error":
+            result.status = BatchStatus.BLOCKED
+            if check.name == "code_valid_on_date":
+                result.problems.append(
+                    "error: attendance codes not valid on their marks' dates: "
+                    f"{_unmapped_codes(conn, batch.batch_id)} (map MIS sub-codes in the "
+                    "academy's code_map, or correct the register)"
+                )
+            elif check.level == "row":
+                result.problems.append(f"error: {moved} {noun} {check.name}: {check.reason}")
+            else:
+                result.problems.append(f"error: {check.name}: {check.reason}")
+        elif check.level == "row":
+            if moved:
+                result.problems.append(f"warn: {moved} {noun} quarantined: {check.reason}")
+        else:
+            count = f"{outcome.unexpected} " if outcome.unexpected is not None else ""
+            result.problems.append(f"warn: {count}{check.name}: {check.reason}")
+
+
+def _store(conn: Connection, batch: Batch, validation: Validation) -> None:
+    conn.execute(delete(validation_checks).where(validation_checks.c.batch_id == batch.batch_id))
+    conn.execute(delete(validations).where(validations.c.batch_id == batch.batch_id))
+    conn.execute(
+        validations.insert().values(
+            batch_id=batch.batch_id,
+            academy_id=batch.academy_id,
+            stream=batch.stream,
+            suite=validation.suite,
+            success=validation.success,
+            checks_run=len(validation.outcomes),
+            checks_failed=len(validation.failed),
+            seconds=validation.seconds,
+            result=validation.result,
+        )
     )
-    deleted_in_mis = exists().where(
-        deletions.c.academy_id == academy_id,
-        deletions.c.object_type == MARK_OBJECT,
-        deletions.c.mis_id == staged.mis_mark_id,
-    )
-    warn_checks = [
-        ("session_am_pm", "session is not AM or PM", ~staged.session.in_(("AM", "PM"))),
-        ("pupil_known", "mark for a pupil not on the academy's published roll", ~known_pupil),
-        # A read that raced the deletion (the deletion published first) must not bring it back.
-        ("mark_not_deleted", "the MIS has since deleted this mark", deleted_in_mis),
-    ]
-    unmapped_count, *failing = _failing(
-        conn,
-        Stream.ATTENDANCE,
-        batch_id,
-        [staged.code.is_(None), *(condition for _, _, condition in warn_checks)],
-    )
-    if unmapped_count:
-        unmapped = conn.execute(
-            select(staged.source_code, func.count())
-            .where(staged.batch_id == batch_id, staged.code.is_(None))
-            .group_by(staged.source_code)
-            .order_by(staged.source_code)
-        ).all()
-        listed = ", ".join(f"{code!r} x {count}" for code, count in unmapped)
-        result.quarantined += _quarantine(
-            conn,
-            batch_id=batch_id,
-            stream=Stream.ATTENDANCE,
-            check="code_valid_on_date",
-            severity="error",
-            reason="code not mapped to a national code in force on the mark's date",
-            condition=staged.code.is_(None),
+    if validation.outcomes:
+        conn.execute(
+            validation_checks.insert(),
+            [
+                {
+                    "batch_id": batch.batch_id,
+                    "check_name": o.check.name,
+                    "expectation_type": o.check.type,
+                    "severity": o.severity,
+                    "level": o.check.level,
+                    "success": o.success,
+                    "unexpected_count": o.unexpected,
+                    "element_count": o.elements,
+                    "reason": o.check.reason,
+                }
+                for o in validation.outcomes
+            ],
         )
-        result.problems.append(
-            f"error: attendance codes not valid on their marks' dates: {listed} "
-            "(map MIS sub-codes in the academy's code_map, or correct the register)"
-        )
-        result.status = BatchStatus.BLOCKED
-    for (check, reason, condition), count in zip(warn_checks, failing, strict=True):
-        if count:
-            _warn(conn, batch_id, Stream.ATTENDANCE, check, reason, condition, result, "marks")
 
 
-def _row_checks(stream: Stream) -> list[tuple[str, str, Any]]:
-    """(check, reason, failing-row condition) of each warn-level check on a pupil-keyed stream."""
-    spec = PUPIL_KEYED[stream]
-    staged = spec.landing.c
-    found: list[tuple[str, str, Any]] = [
-        (
-            "pupil_known",
-            "row for a pupil not on the academy's published roll",
-            ~exists().where(
-                pupils.c.academy_id == staged.academy_id, pupils.c.mis_id == staged.mis_pupil_id
-            ),
-        )
-    ]
-    if stream in (Stream.ENROLMENTS, Stream.CHARACTERISTICS):
-        found.append(("period_ordered", checks.PERIOD_ORDERED, staged.end_date < staged.start_date))
-    if stream is Stream.ENROLMENTS:
-        found.append(
-            (
-                "registration_known",
-                checks.REGISTRATION_KNOWN,
-                and_(staged.registration.is_not(None), ~staged.registration.in_(REGISTRATIONS)),
-            )
-        )
-    elif stream is Stream.CHARACTERISTICS:
-        found.append(
-            (
-                "characteristic_known",
-                checks.CHARACTERISTIC_KNOWN,
-                ~staged.characteristic.in_(CHARACTERISTICS),
-            )
-        )
-    elif stream is Stream.ASSESSMENTS:
-        score = staged.result.regexp_match(r"^[0-9]{2,3}$")
-        in_range = and_(
-            score, cast(func.nullif(staged.result, ""), Integer).between(*checks.KS2_SCORE_RANGE)
-        )
-        found += [
-            (
-                "ks2_test_result_valid",
-                checks.KS2_TEST_RESULT,
-                and_(
-                    staged.key_stage == "KS2",
-                    staged.method == "TT",
-                    ~case((score, in_range), else_=staged.result.in_(checks.KS2_RESULT_CODES)),
-                ),
-            ),
-            (
-                "gcse_grade_valid",
-                checks.GCSE_GRADE,
-                and_(
-                    staged.key_stage == "KS4",
-                    staged.subject != "",
-                    staged.method == "EX",
-                    ~staged.result.in_(checks.GCSE_GRADES),
-                ),
-            ),
-        ]
-    elif stream is Stream.ATTENDANCE_SUMMARIES:
-        found.append(
-            (
-                "sessions_consistent",
-                checks.SESSIONS_CONSISTENT,
-                or_(
-                    staged.sessions_possible < 0,
-                    staged.sessions_authorised < 0,
-                    staged.sessions_attended < 0,
-                    staged.sessions_unauthorised < 0,
-                    staged.sessions_attended
-                    + staged.sessions_authorised
-                    + staged.sessions_unauthorised
-                    > staged.sessions_possible,
-                ),
-            )
-        )
-    return found
+def _auditable(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
+    batch = get_batch(conn, batch_id, lock=lock)
+    if batch.status not in (BatchStatus.LANDED, BatchStatus.AUDITED):
+        raise ValueError(f"batch {batch_id} is {batch.status}; only a landed batch is audited")
+    return batch
 
 
-def _audit_pupil_keyed(conn: Connection, batch: Batch, result: AuditResult) -> None:
-    stream = Stream(batch.stream)
-    found = _row_checks(stream)
-    failing = _failing(conn, stream, batch.batch_id, [condition for _, _, condition in found])
-    for (check, reason, condition), count in zip(found, failing, strict=True):
-        if count:
-            _warn(conn, batch.batch_id, stream, check, reason, condition, result, f"{stream} rows")
+def audit(
+    *,
+    engine: Engine,
+    batch_id: uuid.UUID,
+    academy: Academy | None = None,
+    today: date | None = None,
+) -> AuditResult:
+    """Validate a landed batch with its suite, quarantine failing rows, record the outcome.
 
-
-def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
-    """Run the checks on a landed batch and record the outcome on the batch."""
+    ``academy`` supplies the academy's quality rules and phase (without it the defaults apply
+    and the date-of-birth check, which needs the phase, is left out); ``today`` is the date
+    "in the future" is judged against.
+    """
+    with engine.connect() as conn:
+        batch = _auditable(conn, batch_id)
+        suite = suites()[Stream(batch.stream)]
+        values = parameters(conn, batch, academy, today)
+    severities = dict(academy.quality.severity) if academy is not None else {}
+    chosen, skipped = applicable(suite, batch, values, severities)
+    url = engine.url.render_as_string(hide_password=False)
+    validation = validate(url, suite, batch, chosen, skipped)
+    kwargs_of = {check.name: kwargs for check, _, kwargs in chosen}
     with engine.begin() as conn:
-        batch = get_batch(conn, batch_id, lock=True)
-        if batch.status not in (BatchStatus.LANDED, BatchStatus.AUDITED):
-            raise ValueError(f"batch {batch_id} is {batch.status}; only a landed batch is audited")
+        batch = _auditable(conn, batch_id, lock=True)
         result = AuditResult(batch_id, BatchStatus.AUDITED)
-        if batch.stream == Stream.PUPILS.value:
-            _audit_pupils(conn, batch, result)
-        elif batch.stream == Stream.ATTENDANCE.value:
-            _audit_attendance(conn, batch_id, batch.academy_id, result)
-        elif Stream(batch.stream) in PUPIL_KEYED:
-            _audit_pupil_keyed(conn, batch, result)
-        # Deletions need no row checks: an unknown id deletes nothing.
+        _judge(conn, batch, validation, kwargs_of, result)
+        _store(conn, batch, validation)
         set_status(
             conn,
             batch_id,
@@ -338,5 +274,13 @@ def audit(*, engine: Engine, batch_id: uuid.UUID) -> AuditResult:
             rows_quarantined=result.quarantined,
             message="; ".join(result.problems) or None,
         )
-    log.info("audited batch %s: %s, %d quarantined", batch_id, result.status, result.quarantined)
+    log.info(
+        "audited batch %s: %s, %d/%d checks failed, %d rows quarantined, %.2f s",
+        batch_id,
+        result.status,
+        len(validation.failed),
+        len(validation.outcomes),
+        result.quarantined,
+        validation.seconds,
+    )
     return result

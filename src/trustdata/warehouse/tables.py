@@ -14,10 +14,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -187,6 +189,40 @@ quarantine = Table(
     Column("released_to", Uuid),
     schema="meta",
 )
+
+validations = Table(
+    "validations",
+    metadata,
+    Column("batch_id", Uuid, primary_key=True),
+    Column("academy_id", Text, nullable=False),
+    Column("stream", Text, nullable=False),
+    Column("suite", Text, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("checks_run", Integer, nullable=False),
+    Column("checks_failed", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("validated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_validations_academy_stream", "academy_id", "stream"),
+    schema="meta",
+)
+"""Each batch's Great Expectations validation: the suite's result (counts only, no row values)."""
+
+validation_checks = Table(
+    "validation_checks",
+    metadata,
+    Column("batch_id", Uuid, primary_key=True),
+    Column("check_name", Text, primary_key=True),
+    Column("expectation_type", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("unexpected_count", BigInteger),
+    Column("element_count", BigInteger),
+    Column("reason", Text, nullable=False),
+    schema="meta",
+)
+"""One row per check of each validation: its severity in force, outcome and failing count."""
 
 # --- staging: landed batches awaiting audit and publish (UNLOGGED for load speed) ---
 

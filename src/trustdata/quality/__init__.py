@@ -1,0 +1,1 @@
+"""Data quality: the expectation suites, their GX validation of each batch, and Data Docs."""

@@ -1,0 +1,319 @@
+"""Custom Great Expectations for this domain, where GX has none.
+
+Each is an ``UnexpectedRowsExpectation`` (GX 1.x's custom SQL expectation) whose query is built
+from typed fields, so a suite in ``expectations/`` names it by type with plain kwargs, e.g.
+``{"type": "expect_mark_code_valid_on_date", "kwargs": {}}``. A query selects the batch's
+failing rows whole (``*`` or ``b.*``), so the audit can quarantine exactly those rows; a
+batch-level check (completeness) selects one row per failing day instead.
+
+Importing this module imports GX (several seconds); nothing imports it at DAG-parse time.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from great_expectations.compatibility import pydantic
+from great_expectations.expectations.core.unexpected_rows_expectation import (
+    UnexpectedRowsExpectation,
+)
+
+from trustdata.domain.codes import national_code_table
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal (values come from the trust config and the code table)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _dates(values: list[str]) -> str:
+    checked = [date.fromisoformat(value).isoformat() for value in values]
+    return "ARRAY[" + ", ".join(f"DATE {_literal(v)}" for v in checked) + "]::date[]"
+
+
+class _DomainQuery(UnexpectedRowsExpectation):
+    """Base: the query is derived from the fields (``_query``), never written by hand."""
+
+    unexpected_rows_query: str = ""
+    reason: ClassVar[str] = ""
+
+    @pydantic.root_validator(pre=True)
+    def _derive_query(cls, values: dict[str, Any]) -> dict[str, Any]:
+        values["unexpected_rows_query"] = cls._query(values)
+        values.setdefault("description", cls.reason)
+        return values
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+
+class ExpectColumnValuesToBeValidUpn(_DomainQuery):
+    """The UPN is present, 13 characters of the DfE's shape, with the right check letter."""
+
+    column: str = "upn"
+    reason: ClassVar[str] = "UPN missing, badly formed or with a wrong check letter"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        column = values.get("column", "upn")
+        return f"SELECT * FROM {{batch}} WHERE {column} IS NULL OR NOT meta.upn_is_valid({column})"
+
+
+class ExpectMarkCodeValidOnDate(_DomainQuery):
+    """The mark's national code is in the national code table on the mark's date.
+
+    The landing step maps the MIS's code (through the academy's ``code_map``) onto the code in
+    force on the date and leaves it empty when there is none; this checks the result against
+    the table's effective dates, so a code withdrawn on 19 August 2024 (H, J pre-2024 meanings
+    aside) fails on a later date.
+    """
+
+    reason: ClassVar[str] = "code not mapped to a national code in force on the mark's date"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        rows = ", ".join(
+            f"({_literal(code.code)}, DATE {_literal(code.effective_from.isoformat())}, "
+            + (
+                f"DATE {_literal(code.effective_to.isoformat())})"
+                if code.effective_to
+                else "NULL::date)"
+            )
+            for code in national_code_table().codes
+        )
+        return (
+            "SELECT b.* FROM {batch} AS b LEFT JOIN "
+            f"(VALUES {rows}) AS national(code, effective_from, effective_to) "
+            "ON national.code = b.code AND b.mark_date >= national.effective_from "
+            "AND (national.effective_to IS NULL OR b.mark_date <= national.effective_to) "
+            "WHERE national.code IS NULL"
+        )
+
+
+class ExpectOneMarkPerSession(_DomainQuery):
+    """Each pupil, date and session has one mark: its most recent version is unambiguous.
+
+    A batch may hold several versions of a mark (a change log, two export files); publish
+    keeps the most recent. Rows fail when the most recent versions disagree on the code.
+    """
+
+    reason: ClassVar[str] = "two different marks for the same pupil, date and session"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        key = "mis_pupil_id, mark_date, session"
+        latest = (
+            f"SELECT {key}, source_code, rank() OVER (PARTITION BY {key} "
+            "ORDER BY source_updated_at DESC NULLS LAST) AS version FROM {batch}"
+        )
+        return (
+            f"SELECT * FROM {{batch}} WHERE ({key}) IN (SELECT {key} FROM ({latest}) AS v "
+            f"WHERE version = 1 GROUP BY {key} HAVING min(source_code) <> max(source_code))"
+        )
+
+
+class ExpectPupilOnPublishedRoll(_DomainQuery):
+    """The row's MIS pupil is on the academy's published roll (``raw.pupils``)."""
+
+    reason: ClassVar[str] = "row for a pupil not on the academy's published roll"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        return (
+            "SELECT b.* FROM {batch} AS b LEFT JOIN raw.pupils AS p "
+            "ON p.academy_id = b.academy_id AND p.mis_id = b.mis_pupil_id "
+            "WHERE p.mis_id IS NULL"
+        )
+
+
+_COVERED = (
+    "(EXISTS (SELECT 1 FROM raw.enrolments AS e WHERE e.academy_id = p.academy_id "
+    "AND e.upn = p.upn AND e.withdrawn_at IS NULL AND e.start_date <= {day} "
+    "AND (e.end_date IS NULL OR e.end_date >= {day})) "
+    "OR (NOT EXISTS (SELECT 1 FROM raw.enrolments AS e WHERE e.academy_id = p.academy_id "
+    "AND e.upn = p.upn AND e.withdrawn_at IS NULL) "
+    "AND (p.admission_date IS NULL OR p.admission_date <= {day}) "
+    "AND (p.leaving_date IS NULL OR p.leaving_date >= {day})))"
+)
+"""A pupil ``p`` is on roll on ``{day}``: inside an enrolment, or, for a source that sends no
+enrolments, between the roll's admission and leaving dates."""
+
+
+class ExpectMarkPupilEnrolledOnDate(_DomainQuery):
+    """The mark's pupil was enrolled at the academy on the mark's date.
+
+    Marks of a pupil not on the roll at all fail ``pupil_known`` instead.
+    """
+
+    reason: ClassVar[str] = "mark on a date the pupil was not enrolled at the academy"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        covered = _COVERED.replace("{day}", "b.mark_date")
+        return (
+            "SELECT b.* FROM {batch} AS b JOIN raw.pupils AS p "
+            "ON p.academy_id = b.academy_id AND p.mis_id = b.mis_pupil_id "
+            f"WHERE p.deleted_at IS NULL AND NOT {covered}"
+        )
+
+
+class ExpectMarkNotDeletedInMis(_DomainQuery):
+    """The MIS has not since deleted the mark (a read that raced the deletion)."""
+
+    reason: ClassVar[str] = "the MIS has since deleted this mark"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        return (
+            "SELECT b.* FROM {batch} AS b JOIN raw.deletions AS d "
+            "ON d.academy_id = b.academy_id AND d.object_type = 'attendance_mark' "
+            "AND d.mis_id = b.mis_mark_id"
+        )
+
+
+class ExpectMarkOnOpenDay(_DomainQuery):
+    """The mark falls on a day the academy is open: a weekday, not one of its closure days.
+
+    A closure day may carry the national code ``#`` (planned whole-school closure) only.
+    """
+
+    closed_dates: list[str] = pydantic.Field(default_factory=list)
+    reason: ClassVar[str] = "mark on a weekend or on a day the academy is closed"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        closed = values.get("closed_dates") or []
+        on_closure = f" OR (mark_date = ANY({_dates(closed)}) AND code <> '#')" if closed else ""
+        return f"SELECT * FROM {{batch}} WHERE extract(isodow FROM mark_date) > 5{on_closure}"
+
+
+class ExpectDailyMarkCompleteness(_DomainQuery):
+    """Each school day in the batch has at least ``min_share`` of its expected marks.
+
+    School days: weekdays other than the academy's ``closed_dates``.
+    Expected: two sessions for every pupil on the published roll that day. Present: the
+    batch's marks with those already published for the day (an incremental batch carries only
+    changes). One failing row per short day, so this is a batch-level check.
+    """
+
+    min_share: float = 0.9
+    closed_dates: list[str] = pydantic.Field(default_factory=list)
+    reason: ClassVar[str] = "school days with fewer marks than the roll expects"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        share = float(values.get("min_share", 0.9))
+        closed = values.get("closed_dates") or []
+        open_day = f" AND NOT d.mark_date = ANY({_dates(closed)})" if closed else ""
+        covered = _COVERED.replace("{day}", "days.mark_date")
+        return (
+            "WITH days AS (SELECT DISTINCT d.academy_id, d.mark_date FROM {batch} AS d "
+            f"WHERE extract(isodow FROM d.mark_date) < 6{open_day}), "
+            "marks AS (SELECT p.upn, b.mark_date, b.session FROM {batch} AS b "
+            "JOIN raw.pupils AS p ON p.academy_id = b.academy_id AND p.mis_id = b.mis_pupil_id "
+            "UNION SELECT m.upn, m.mark_date, m.session FROM raw.attendance_marks AS m "
+            "JOIN days ON m.academy_id = days.academy_id AND m.mark_date = days.mark_date), "
+            "present AS (SELECT mark_date, count(*) AS marks FROM marks GROUP BY mark_date), "
+            "expected AS (SELECT days.mark_date, 2 * count(p.upn) AS marks FROM days "
+            "JOIN raw.pupils AS p ON p.academy_id = days.academy_id "
+            f"AND p.deleted_at IS NULL AND {covered} GROUP BY days.mark_date) "
+            "SELECT e.mark_date, e.marks AS expected, coalesce(present.marks, 0) AS present "
+            "FROM expected AS e LEFT JOIN present ON present.mark_date = e.mark_date "
+            f"WHERE coalesce(present.marks, 0) < {share!r} * e.marks"
+        )
+
+
+class ExpectPeriodsNotToOverlap(_DomainQuery):
+    """No two of a pupil's periods of the same kind overlap (FSM, CLA, SEN, EAL ...).
+
+    ``kind`` names the column that says what the period is; every period of an overlapping
+    pair fails. Open periods (no end date) run to the end of time.
+    """
+
+    kind: str = "characteristic"
+    reason: ClassVar[str] = "periods of the same characteristic overlap"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        kind = values.get("kind", "characteristic")
+        window = f"PARTITION BY academy_id, mis_pupil_id, {kind} ORDER BY start_date, end_date"
+        return (
+            "SELECT * FROM (SELECT *, "
+            "max(coalesce(end_date, 'infinity'::date)) OVER "
+            f"({window} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ends_before, "
+            f"lead(start_date) OVER ({window}) AS next_start "
+            "FROM {batch}) AS periods "
+            "WHERE start_date <= ends_before "
+            "OR next_start <= coalesce(end_date, 'infinity'::date)"
+        )
+
+
+class ExpectKs2TestResultValid(_DomainQuery):
+    """A KS2 test result is a scaled score from 80 to 120 or one of the DfE's result codes."""
+
+    reason: ClassVar[str] = "KS2 test result is neither a scaled score 80-120 nor a result code"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        from trustdata.domain import checks
+
+        low, high = checks.KS2_SCORE_RANGE
+        codes = ", ".join(_literal(code) for code in checks.KS2_RESULT_CODES)
+        return (
+            "SELECT * FROM {batch} WHERE key_stage = 'KS2' AND method = 'TT' AND NOT "
+            "CASE WHEN result ~ '^[0-9]{{2,3}}$' "
+            f"THEN result::int BETWEEN {low} AND {high} ELSE result IN ({codes}) END"
+        )
+
+
+class ExpectGcseGradeValid(_DomainQuery):
+    """A GCSE subject grade is 9 to 1, U (ungraded) or X (no result)."""
+
+    reason: ClassVar[str] = "GCSE grade is not 9-1, U or X"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        from trustdata.domain import checks
+
+        grades = ", ".join(_literal(grade) for grade in checks.GCSE_GRADES)
+        return (
+            "SELECT * FROM {batch} WHERE key_stage = 'KS4' AND subject <> '' "
+            f"AND method = 'EX' AND result NOT IN ({grades})"
+        )
+
+
+class ExpectSessionCountsConsistent(_DomainQuery):
+    """Session counts are not negative, and attended plus absent do not exceed possible."""
+
+    reason: ClassVar[str] = "session counts are negative, or attended and absent exceed possible"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        return (
+            "SELECT * FROM {batch} WHERE sessions_possible < 0 OR sessions_authorised < 0 "
+            "OR sessions_attended < 0 OR sessions_unauthorised < 0 "
+            "OR sessions_attended + sessions_authorised + sessions_unauthorised "
+            "> sessions_possible"
+        )
+
+
+CUSTOM: dict[str, type[_DomainQuery]] = {
+    cls.expectation_type: cls
+    for cls in (
+        ExpectColumnValuesToBeValidUpn,
+        ExpectMarkCodeValidOnDate,
+        ExpectOneMarkPerSession,
+        ExpectPupilOnPublishedRoll,
+        ExpectMarkPupilEnrolledOnDate,
+        ExpectMarkNotDeletedInMis,
+        ExpectMarkOnOpenDay,
+        ExpectDailyMarkCompleteness,
+        ExpectPeriodsNotToOverlap,
+        ExpectKs2TestResultValid,
+        ExpectGcseGradeValid,
+        ExpectSessionCountsConsistent,
+    )
+}
+"""The domain's expectation types, by the snake-case name GX registers them under."""
