@@ -135,7 +135,10 @@ class CheckFailure(SQLModel):
     check: str = Field(schema_extra={"examples": ["pupil_known"]})
     severity: str = Field(description="error: the batch was blocked; warn: the rest published")
     reason: str
-    rows: int
+    rows: int | None = Field(
+        description="Rows quarantined (a batch-level check: what it counted, e.g. short days; "
+        "none for the batch's size)"
+    )
     example_mis_pupil_ids: list[str] = Field(
         description="Up to five MIS pupil ids the academy can look up (never names or UPNs)"
     )

@@ -8,6 +8,7 @@ trustdata reconcile [ACADEMY...]  full reads compared with the warehouse, within
 trustdata status [ACADEMY]        how fresh each feed is; exit 1 if a latest run failed
 trustdata release ACADEMY         send quarantined rows through audit and publish again
 trustdata relay [--once]          relay stored MIS events to Airflow as asset events
+trustdata quality-docs [--out DIR]  Great Expectations Data Docs of the latest validations
 trustdata build                   run dbt over the warehouse
 trustdata airflow ARGS...         the airflow CLI on the quick-start setup
 trustdata demo                    the whole demo: sandbox MIS, DAG runs, dbt, API
@@ -175,6 +176,26 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quality_docs(args: argparse.Namespace) -> int:
+    """Render the Data Docs site of the latest validations; print where it is."""
+    from trustdata import orchestration
+    from trustdata.quality.docs import build_data_docs
+    from trustdata.warehouse.engine import get_engine, warehouse_url
+
+    if args.academy is not None:
+        _config(args).academy(args.academy)
+    if args.per_feed < 1:
+        print("error: --per-feed must be 1 or more", file=sys.stderr)
+        return 2
+    orchestration.prepare_warehouse(config_path=args.config)
+    out = Path(args.out) if args.out else get_settings().data_dir / "data_docs"
+    index, rendered = build_data_docs(
+        get_engine(warehouse_url()), out, academy_id=args.academy, per_feed=args.per_feed
+    )
+    print(f"Data Docs of {rendered} validation(s): {index.resolve().as_uri()}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Print each feed's last successful publish and latest run; 1 if any latest run failed."""
     from datetime import UTC, datetime
@@ -330,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="append", help="only rows of this check, e.g. pupil_known (repeatable)"
     )
     release.set_defaults(func=cmd_release)
+    docs = sub.add_parser(
+        "quality-docs", help="render Great Expectations Data Docs of the latest validations"
+    )
+    docs.add_argument("--out", help="site folder (default: <data dir>/data_docs), replaced")
+    docs.add_argument("--academy", help="only this academy's validations")
+    docs.add_argument(
+        "--per-feed", type=int, default=10, help="latest validations per academy and feed"
+    )
+    docs.set_defaults(func=cmd_quality_docs)
     status = sub.add_parser("status", help="how fresh each academy's feeds are")
     status.add_argument("academy", nargs="?")
     status.set_defaults(func=cmd_status)

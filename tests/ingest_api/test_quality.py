@@ -79,3 +79,27 @@ def test_quality_of_an_unknown_academy_is_a_404(api: httpx.Client) -> None:
     response = api.get("/academies/nowhere/quality")
     assert response.status_code == 404
     assert "no academy with id 'nowhere'" in response.json()["detail"]
+
+
+def test_a_batch_level_check_is_reported_without_rows_to_release(
+    api: httpx.Client, config: str
+) -> None:
+    fake = FakeWonde(
+        students=[student(1), student(2)],
+        marks=[mark("B1", DAY, s, "/") for s in ("AM", "PM")],  # B2's register not taken
+    )
+    sync_stream(config, ACADEMY, "pupils", fake.transport())
+    sync_stream(config, ACADEMY, "attendance", fake.transport())
+    marks = feeds(api, f"/academies/{ACADEMY}/quality")["attendance"]
+    assert (marks["outcome"], marks["rows_quarantined"], marks["status"]) == (
+        "warn",
+        0,
+        "published",
+    )
+    (failure,) = marks["failed_checks"]
+    assert (failure["check"], failure["severity"], failure["rows"]) == (
+        "register_complete",
+        "warn",
+        1,
+    )
+    assert failure["example_mis_pupil_ids"] == [] and marks["waiting_release"] == []

@@ -9,6 +9,7 @@ import json
 import random
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from tests.helpers import count
 from tests.scripted import T1, Scripted
 from trustdata.adapters.base import Record, Stream, Window
+from trustdata.cli import main
 from trustdata.config.trust import Academy, QualityRules
 from trustdata.domain.records import (
     CHARACTERISTICS,
@@ -34,6 +36,7 @@ from trustdata.pipeline.audit import AuditResult, audit
 from trustdata.pipeline.land import land
 from trustdata.pipeline.publish import BatchBlocked, publish
 from trustdata.pipeline.release import release
+from trustdata.quality.docs import build_data_docs
 from trustdata.quality.suites import SuiteError, check_names, load_suite, suites
 from trustdata.warehouse.tables import (
     assessment_results,
@@ -398,3 +401,30 @@ def test_a_broken_suite_or_rule_says_what_to_fix(tmp_path: Any) -> None:
         QualityRules.model_validate({"severity": {"upn_checked": "error"}})
     with pytest.raises(ValueError, match="min_completeness"):
         QualityRules.model_validate({"min_completeness": 2})
+
+
+def test_data_docs_render_the_suites_and_validations_without_pupil_data(
+    engine: Engine, tmp_path: Path, config: str
+) -> None:
+    run(engine, Stream.PUPILS, [*ROLL, pupil("P3", None)])
+    run(
+        engine,
+        Stream.ATTENDANCE,
+        [*marks_for("P1", date(2025, 9, 15)), *marks_for("P9", date(2025, 9, 15))],
+    )
+    index, rendered = build_data_docs(engine, tmp_path / "site")
+    assert rendered == 2 and index.is_file()
+    pages = {
+        p.relative_to(index.parent).as_posix(): p.read_text() for p in index.parent.rglob("*.html")
+    }
+    assert "expectations/attendance_landing.html" in pages
+    validations_pages = [name for name in pages if name.startswith("validations/")]
+    assert len(validations_pages) == 2
+    suite_page = pages["expectations/attendance_landing.html"]
+    assert "code not mapped to a national code in force" in suite_page
+    assert not any(upn in html for html in pages.values() for upn in UPNS[:3])
+    # The command renders the same site and says where it is.
+    out = tmp_path / "cli-site"
+    assert main(["--config", config, "quality-docs", "--out", str(out), "--per-feed", "1"]) == 0
+    assert (out / "index.html").is_file()
+    assert main(["--config", config, "quality-docs", "--per-feed", "0"]) == 2

@@ -27,13 +27,25 @@ ORDER BY academy_id, stream, started_at DESC
 """
 
 _FAILED = """
-SELECT q.batch_id, q.check_name, q.severity, q.reason, count(*) AS rows,
-       (array_agg(DISTINCT coalesce(q.record::jsonb ->> 'mis_pupil_id',
-                                    q.record::jsonb ->> 'mis_id')))[1:CAST(:examples AS int)] AS examples
-FROM meta.quarantine q
-WHERE q.batch_id = ANY(:batches)
-GROUP BY q.batch_id, q.check_name, q.severity, q.reason
-ORDER BY q.batch_id, count(*) DESC, q.check_name
+WITH held AS (
+SELECT batch_id, check_name, max(severity) AS severity, max(reason) AS reason, count(*) AS rows,
+       (array_agg(DISTINCT coalesce(record::jsonb ->> 'mis_pupil_id',
+                                    record::jsonb ->> 'mis_id')))[1:CAST(:examples AS int)] AS examples
+FROM meta.quarantine
+WHERE batch_id = ANY(:batches)
+GROUP BY batch_id, check_name
+)
+SELECT c.batch_id, c.check_name, c.severity, c.reason,
+       coalesce(held.rows, c.unexpected_count) AS rows, coalesce(held.examples, '{}') AS examples
+FROM meta.validation_checks AS c
+LEFT JOIN held ON held.batch_id = c.batch_id AND held.check_name = c.check_name
+WHERE c.batch_id = ANY(:batches) AND NOT c.success
+UNION ALL
+SELECT held.batch_id, held.check_name, held.severity, held.reason, held.rows, held.examples
+FROM held
+WHERE NOT EXISTS (SELECT 1 FROM meta.validation_checks AS c
+                  WHERE c.batch_id = held.batch_id AND c.check_name = held.check_name)
+ORDER BY 1, 5 DESC NULLS LAST, 2
 """
 
 _WAITING = """
@@ -46,9 +58,9 @@ ORDER BY academy_id, stream, check_name
 """
 
 
-def _outcome(status: str, quarantined: int) -> str:
+def _outcome(status: str, quarantined: int, failed: list[dict[str, Any]]) -> str:
     if status in ("published", "audited"):
-        return "warn" if quarantined else "ok"
+        return "warn" if quarantined or failed else "ok"
     return status
 
 
@@ -77,7 +89,7 @@ def quality_rows(conn: Connection, academy_id: str | None = None) -> list[dict[s
     return [
         {
             **row,
-            "outcome": _outcome(row["status"], row["rows_quarantined"]),
+            "outcome": _outcome(row["status"], row["rows_quarantined"], failed[row["batch_id"]]),
             "failed_checks": failed[row["batch_id"]],
             "waiting_release": waiting[row["academy_id"], row["stream"]],
         }
