@@ -39,7 +39,7 @@ def _with_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
     """
     from trustdata.config.trust import QualityRules
 
-    defaults = QualityRules().model_dump()
+    defaults = {**QualityRules().model_dump(), "academy_id": "each academy", "incremental": True}
     shown = {}
     for key, value in kwargs.items():
         if isinstance(value, dict) and set(value) == {"$PARAMETER"}:

@@ -33,10 +33,25 @@ def _dates(values: list[str]) -> str:
 
 
 class _DomainQuery(UnexpectedRowsExpectation):
-    """Base: the query is derived from the fields (``_query``), never written by hand."""
+    """Base: the query is derived from the fields (``_query``), never written by hand.
+
+    Only the failing rows' count is computed: GX's other metric of this expectation fetches
+    the failing rows themselves (pupil data, and memory on a large batch), which the audit
+    never needs; it quarantines the rows in the database.
+    """
 
     unexpected_rows_query: str = ""
     reason: ClassVar[str] = ""
+    metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.row_count",)
+
+    def _validate(
+        self,
+        metrics: dict[str, Any],
+        runtime_configuration: dict[str, Any] | None = None,
+        execution_engine: Any = None,
+    ) -> dict[str, Any]:
+        failing = int(metrics["unexpected_rows_query.row_count"])
+        return {"success": failing == 0, "result": {"observed_value": failing}}
 
     @pydantic.root_validator(pre=True)
     def _derive_query(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -104,13 +119,22 @@ class ExpectOneMarkPerSession(_DomainQuery):
     @classmethod
     def _query(cls, values: dict[str, Any]) -> str:
         key = "mis_pupil_id, mark_date, session"
+        # Keys sent more than once (cheap to find: a count), then among those the ones whose
+        # versions differ (text comparisons only on the few repeated keys).
+        differing = (
+            f"SELECT {key} FROM {{batch}} AS k WHERE ({key}) IN (SELECT {key} FROM {{batch}} "
+            f"AS r GROUP BY {key} HAVING count(*) > 1) GROUP BY {key} "
+            "HAVING min(source_code) <> max(source_code)"
+        )
         latest = (
             f"SELECT {key}, source_code, rank() OVER (PARTITION BY {key} "
-            "ORDER BY source_updated_at DESC NULLS LAST) AS version FROM {batch}"
+            "ORDER BY source_updated_at DESC NULLS LAST) AS version "
+            f"FROM {{batch}} AS d JOIN ({differing}) AS differing USING ({key})"
         )
         return (
-            f"SELECT * FROM {{batch}} WHERE ({key}) IN (SELECT {key} FROM ({latest}) AS v "
-            f"WHERE version = 1 GROUP BY {key} HAVING min(source_code) <> max(source_code))"
+            f"SELECT b.* FROM {{batch}} AS b JOIN (SELECT {key} FROM ({latest}) AS v "
+            f"WHERE version = 1 GROUP BY {key} HAVING min(source_code) <> max(source_code)) "
+            f"AS ambiguous USING ({key})"
         )
 
 
@@ -128,17 +152,27 @@ class ExpectPupilOnPublishedRoll(_DomainQuery):
         )
 
 
-_COVERED = (
-    "(EXISTS (SELECT 1 FROM raw.enrolments AS e WHERE e.academy_id = p.academy_id "
-    "AND e.upn = p.upn AND e.withdrawn_at IS NULL AND e.start_date <= {day} "
-    "AND (e.end_date IS NULL OR e.end_date >= {day})) "
-    "OR (NOT EXISTS (SELECT 1 FROM raw.enrolments AS e WHERE e.academy_id = p.academy_id "
-    "AND e.upn = p.upn AND e.withdrawn_at IS NULL) "
-    "AND (p.admission_date IS NULL OR p.admission_date <= {day}) "
-    "AND (p.leaving_date IS NULL OR p.leaving_date >= {day})))"
-)
-"""A pupil ``p`` is on roll on ``{day}``: inside an enrolment, or, for a source that sends no
-enrolments, between the roll's admission and leaving dates."""
+def _spells(academy_id: str) -> str:
+    """The academy's spells on roll, by MIS pupil id: enrolments, or for a pupil the source
+    sends no enrolments for, the roll's admission to leaving dates (open ends: NULL)."""
+    academy = _literal(academy_id)
+    return (
+        "SELECT p.mis_id, e.start_date AS starts, e.end_date AS ends "
+        "FROM raw.pupils AS p JOIN raw.enrolments AS e ON e.academy_id = p.academy_id "
+        "AND e.upn = p.upn AND e.withdrawn_at IS NULL "
+        f"WHERE p.academy_id = {academy} AND p.deleted_at IS NULL "
+        "UNION ALL SELECT p.mis_id, p.admission_date, p.leaving_date FROM raw.pupils AS p "
+        f"WHERE p.academy_id = {academy} AND p.deleted_at IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM raw.enrolments AS e WHERE e.academy_id = p.academy_id "
+        "AND e.upn = p.upn AND e.withdrawn_at IS NULL)"
+    )
+
+
+def _covers(spell: str, day: str) -> str:
+    return (
+        f"({spell}.starts IS NULL OR {spell}.starts <= {day}) "
+        f"AND ({spell}.ends IS NULL OR {spell}.ends >= {day})"
+    )
 
 
 class ExpectMarkPupilEnrolledOnDate(_DomainQuery):
@@ -147,15 +181,18 @@ class ExpectMarkPupilEnrolledOnDate(_DomainQuery):
     Marks of a pupil not on the roll at all fail ``pupil_known`` instead.
     """
 
+    academy_id: str
     reason: ClassVar[str] = "mark on a date the pupil was not enrolled at the academy"
 
     @classmethod
     def _query(cls, values: dict[str, Any]) -> str:
-        covered = _COVERED.replace("{day}", "b.mark_date")
         return (
+            f"WITH spells AS ({_spells(values['academy_id'])}) "
             "SELECT b.* FROM {batch} AS b JOIN raw.pupils AS p "
             "ON p.academy_id = b.academy_id AND p.mis_id = b.mis_pupil_id "
-            f"WHERE p.deleted_at IS NULL AND NOT {covered}"
+            "AND p.deleted_at IS NULL "
+            "WHERE NOT EXISTS (SELECT 1 FROM spells AS s WHERE s.mis_id = b.mis_pupil_id "
+            f"AND {_covers('s', 'b.mark_date')})"
         )
 
 
@@ -192,14 +229,16 @@ class ExpectMarkOnOpenDay(_DomainQuery):
 class ExpectDailyMarkCompleteness(_DomainQuery):
     """Each school day in the batch has at least ``min_share`` of its expected marks.
 
-    School days: weekdays other than the academy's ``closed_dates``.
-    Expected: two sessions for every pupil on the published roll that day. Present: the
-    batch's marks with those already published for the day (an incremental batch carries only
-    changes). One failing row per short day, so this is a batch-level check.
+    School days: weekdays other than the academy's ``closed_dates``. Expected: two sessions
+    for every pupil on roll that day. Present: the batch's marks, with (``with_published``, for
+    an incremental batch, which carries only changes) those already published for the day.
+    One failing row per short day, so this is a batch-level check.
     """
 
+    academy_id: str
     min_share: float = 0.9
     closed_dates: list[str] = pydantic.Field(default_factory=list)
+    with_published: bool = True
     reason: ClassVar[str] = "school days with fewer marks than the roll expects"
 
     @classmethod
@@ -207,18 +246,26 @@ class ExpectDailyMarkCompleteness(_DomainQuery):
         share = float(values.get("min_share", 0.9))
         closed = values.get("closed_dates") or []
         open_day = f" AND NOT d.mark_date = ANY({_dates(closed)})" if closed else ""
-        covered = _COVERED.replace("{day}", "days.mark_date")
+        academy = _literal(values["academy_id"])
+        published = (
+            " UNION SELECT m.mark_date, p.mis_id, m.session FROM raw.attendance_marks AS m "
+            "JOIN days ON days.mark_date = m.mark_date JOIN raw.pupils AS p "
+            f"ON p.academy_id = m.academy_id AND p.upn = m.upn WHERE m.academy_id = {academy}"
+            if values.get("with_published", True)
+            else ""
+        )
         return (
-            "WITH days AS (SELECT DISTINCT d.academy_id, d.mark_date FROM {batch} AS d "
-            f"WHERE extract(isodow FROM d.mark_date) < 6{open_day}), "
-            "marks AS (SELECT p.upn, b.mark_date, b.session FROM {batch} AS b "
-            "JOIN raw.pupils AS p ON p.academy_id = b.academy_id AND p.mis_id = b.mis_pupil_id "
-            "UNION SELECT m.upn, m.mark_date, m.session FROM raw.attendance_marks AS m "
-            "JOIN days ON m.academy_id = days.academy_id AND m.mark_date = days.mark_date), "
-            "present AS (SELECT mark_date, count(*) AS marks FROM marks GROUP BY mark_date), "
-            "expected AS (SELECT days.mark_date, 2 * count(p.upn) AS marks FROM days "
-            "JOIN raw.pupils AS p ON p.academy_id = days.academy_id "
-            f"AND p.deleted_at IS NULL AND {covered} GROUP BY days.mark_date) "
+            f"WITH spells AS ({_spells(values['academy_id'])}), "
+            "days AS (SELECT d.mark_date FROM {batch} AS d "
+            f"WHERE extract(isodow FROM d.mark_date) < 6{open_day} GROUP BY d.mark_date), "
+            "marks AS (SELECT b.mark_date, b.mis_pupil_id, b.session FROM {batch} AS b "
+            f"JOIN days ON days.mark_date = b.mark_date{published}), "
+            "present AS (SELECT mark_date, count(*) AS marks FROM "
+            "(SELECT DISTINCT mark_date, mis_pupil_id, session FROM marks) AS distinct_marks "
+            "GROUP BY mark_date), "
+            "expected AS (SELECT days.mark_date, 2 * count(DISTINCT s.mis_id) AS marks "
+            f"FROM days JOIN spells AS s ON {_covers('s', 'days.mark_date')} "
+            "GROUP BY days.mark_date) "
             "SELECT e.mark_date, e.marks AS expected, coalesce(present.marks, 0) AS present "
             "FROM expected AS e LEFT JOIN present ON present.mark_date = e.mark_date "
             f"WHERE coalesce(present.marks, 0) < {share!r} * e.marks"

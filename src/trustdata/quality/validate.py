@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import Batch, BatchStatus
 from trustdata.pipeline.land import LANDING
 from trustdata.quality.suites import Check, Severity, Suite
+from trustdata.warehouse.engine import get_engine
 from trustdata.warehouse.tables import batches
 
 if TYPE_CHECKING:
@@ -47,6 +48,11 @@ _ROW_VALUE_KEYS = frozenset(
         "details",
     }
 )
+#: Settings of the validation's database sessions. Duplicate and completeness checks group a
+#: whole batch (1M marks) by key: with more work_mem the grouping stays in memory, and without
+#: parallel workers it is built once rather than once per worker (measured: 2.2 s -> 1.2 s for
+#: the duplicate check on 1M marks, bench/bench_validation.py).
+SESSION_OPTIONS = "-c work_mem=128MB -c max_parallel_workers_per_gather=0"
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
 #: Ages on 31 August a phase teaches, widened by a year each way (nursery to sixth form).
@@ -151,6 +157,7 @@ def parameters(
     previous = _previous_full_rows(conn, batch) if batch.is_full else None
     return {
         "academy_id": batch.academy_id,
+        "incremental": not batch.is_full,
         "today": today.isoformat(),
         "year_start": year[0].isoformat() if year else None,
         "year_end": year[1].isoformat() if year else None,
@@ -217,8 +224,11 @@ class _Gx:
                     warnings.filterwarnings(
                         "ignore", message="You are using a generic SQLDatasource"
                     )
-                    cls._sources[url] = context.data_sources.add_sql(
-                        name=name, connection_string=url
+                    # GX's stub omits ``kwargs`` (create_engine's), which SQLDatasource takes.
+                    cls._sources[url] = context.data_sources.add_sql(  # type: ignore[call-arg]
+                        name=name,
+                        connection_string=url,
+                        kwargs={"connect_args": {"options": SESSION_OPTIONS}},
                     )
             return cls._sources[url]
 
@@ -264,14 +274,27 @@ def validate(
     started = time.perf_counter()
     table = LANDING[Stream(batch.stream)][0]
     source = _Gx.source(url)
-    asset_name = f"batch_{batch.batch_id.hex}_{uuid.uuid4().hex[:6]}"
-    query = f"SELECT * FROM {table.schema}.{table.name} WHERE batch_id = '{batch.batch_id}'"
-    asset = source.add_query_asset(name=asset_name, query=query)
+    # The batch is a view over its staging rows, which GX reads as a table: as a query asset,
+    # GX would run the whole query once just to learn its column names (1M rows fetched).
+    view = f"gx_batch_{batch.batch_id.hex}_{uuid.uuid4().hex[:6]}"
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"CREATE VIEW {table.schema}.{view} AS SELECT * FROM {table.schema}.{table.name} "
+                f"WHERE batch_id = '{batch.batch_id}'"
+            )
+        )
     try:
-        gx_batch = asset.add_batch_definition_whole_table("batch").get_batch()
-        result = gx_batch.validate(gx_suite(suite.name, chosen), result_format=_RESULT_FORMAT)
+        asset = source.add_table_asset(name=view, table_name=view, schema_name=table.schema)
+        try:
+            gx_batch = asset.add_batch_definition_whole_table("batch").get_batch()
+            result = gx_batch.validate(gx_suite(suite.name, chosen), result_format=_RESULT_FORMAT)
+        finally:
+            source.delete_asset(view)
     finally:
-        source.delete_asset(asset_name)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP VIEW IF EXISTS {table.schema}.{view}"))
     by_check = {check.name: (check, severity) for check, severity, _ in chosen}
     outcomes: list[Outcome] = []
     document = result.to_json_dict()
