@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from trustdata.warehouse.migrate import alembic_config, upgrade
 from trustdata.warehouse.tables import SCHEMAS, metadata
 
 
@@ -32,3 +34,19 @@ def test_migrations_match_the_table_descriptions(engine: Engine) -> None:
         )
         differences = compare_metadata(context, metadata)
     assert differences == []
+
+
+def test_a_migration_drops_a_validation_view_left_by_a_killed_process(
+    engine: Engine, warehouse_url: str
+) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+        conn.execute(
+            text("CREATE VIEW staging.gx_batch_dead AS SELECT * FROM staging.attendance_landing")
+        )
+    upgrade(warehouse_url)  # 0013 is pending: views over staging tables go first
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regclass('staging.gx_batch_dead')")).scalar() is None
+        assert conn.execute(text("SELECT to_regclass('meta.validations')")).scalar()

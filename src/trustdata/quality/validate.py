@@ -28,6 +28,7 @@ from trustdata.pipeline.batches import Batch, BatchStatus
 from trustdata.pipeline.land import LANDING
 from trustdata.quality.suites import Check, Severity, Suite
 from trustdata.warehouse.engine import get_engine
+from trustdata.warehouse.migrate import drop_validation_views
 from trustdata.warehouse.tables import batches
 
 if TYPE_CHECKING:
@@ -279,6 +280,7 @@ def validate(
     view = f"gx_batch_{batch.batch_id.hex}_{uuid.uuid4().hex[:6]}"
     engine = get_engine(url)
     with engine.begin() as conn:
+        drop_validation_views(conn, batch.batch_id.hex)  # left by a killed earlier attempt
         conn.execute(
             text(
                 f"CREATE VIEW {table.schema}.{view} AS SELECT * FROM {table.schema}.{table.name} "
