@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetAny, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, AssetAny, Param, TriggerRule, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -36,9 +36,11 @@ def _doc(academy: Academy) -> str:
         f"MIS adapter `{academy.adapter.kind}`.\n\nFor each stream: **land** pulls what changed "
         f"since the published watermark (attendance re-reads the last {academy.lookback_days} "
         "days, since registers are corrected after the fact) and COPYs it into staging; "
-        "**audit** checks the batch and quarantines failing rows with reasons; **publish** "
-        "moves it into `raw` and advances the watermark in one transaction. A blocked batch "
-        "fails its audit task: see `meta.batches.message` and `meta.quarantine`.\n\n"
+        "**audit** validates the batch with its Great Expectations suite and quarantines "
+        "failing rows with reasons; **publish** moves it into `raw` and advances the watermark "
+        "in one transaction. A blocked batch fails its audit task: see `meta.batches.message` "
+        "and `meta.quarantine`. **quality_docs** then renders the academy's Data Docs under "
+        f"`data_docs/{academy.id}/` in the data folder.\n\n"
         "**Backfill:** trigger with the param `academic_year` (e.g. `2024-25`) to re-read that "
         "year in full; its batches do not move the incremental watermarks."
         + (
@@ -101,7 +103,13 @@ def build_academy_dag(academy: Academy) -> DAG:
         def prepare() -> dict[str, Any]:
             return orchestration.prepare_warehouse()
 
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def quality_docs() -> dict[str, Any]:
+            """Render this academy's Data Docs, blocked batches included."""
+            return orchestration.render_quality_docs(academy_id=academy.id)
+
         ready = prepare()
+        docs = quality_docs()
         published: dict[str, Any] = {}
         served = adapter_class(academy.adapter.kind).streams
         for stream in (s for s in STREAMS if Stream(s) in served):
@@ -130,6 +138,7 @@ def build_academy_dag(academy: Academy) -> DAG:
             landed = land()
             ready >> landed
             audited = audit(landed)
+            audited >> docs
             published[stream] = publish(audited)
             if stream not in ("pupils", "deletions"):
                 # Rows are keyed to pupils by UPN: read them after the roll is published, so a

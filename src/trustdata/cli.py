@@ -179,6 +179,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_quality_docs(args: argparse.Namespace) -> int:
     """Render the Data Docs site of the latest validations; print where it is."""
     from trustdata import orchestration
+    from trustdata.orchestration.tasks import quality_docs_folder
     from trustdata.quality.docs import build_data_docs
     from trustdata.warehouse.engine import get_engine, warehouse_url
 
@@ -188,7 +189,7 @@ def cmd_quality_docs(args: argparse.Namespace) -> int:
         print("error: --per-feed must be 1 or more", file=sys.stderr)
         return 2
     orchestration.prepare_warehouse(config_path=args.config)
-    out = Path(args.out) if args.out else get_settings().data_dir / "data_docs"
+    out = Path(args.out) if args.out else quality_docs_folder(args.academy)
     index, rendered = build_data_docs(
         get_engine(warehouse_url()), out, academy_id=args.academy, per_feed=args.per_feed
     )
@@ -354,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser(
         "quality-docs", help="render Great Expectations Data Docs of the latest validations"
     )
-    docs.add_argument("--out", help="site folder (default: <data dir>/data_docs), replaced")
+    docs.add_argument(
+        "--out", help="site folder, replaced (default: <data dir>/data_docs/<academy or trust>)"
+    )
     docs.add_argument("--academy", help="only this academy's validations")
     docs.add_argument(
         "--per-feed", type=int, default=10, help="latest validations per academy and feed"

@@ -92,4 +92,5 @@ def test_every_dag_imports_with_owner_retries_tags_and_docs(tmp_path: Path) -> N
         "land_deletions",
         "audit_deletions",
         "publish_deletions",
+        "quality_docs",
     }

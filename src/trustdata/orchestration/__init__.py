@@ -7,6 +7,7 @@ from trustdata.orchestration.tasks import (
     land_stream,
     prepare_warehouse,
     publish_stream,
+    render_quality_docs,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "prepare_warehouse",
     "publish_stream",
     "record_failure",
+    "render_quality_docs",
 ]

@@ -182,6 +182,21 @@ def publish_stream(
     }
 
 
+def quality_docs_folder(academy_id: str | None = None) -> Path:
+    """Where an academy's Data Docs site is written (the trust's, without an academy)."""
+    return get_settings().data_dir / "data_docs" / (academy_id or "trust")
+
+
+def render_quality_docs(*, academy_id: str | None = None, per_feed: int = 10) -> Summary:
+    """Render the Great Expectations Data Docs of an academy's (or the trust's) validations."""
+    from trustdata.quality.docs import build_data_docs
+
+    index, rendered = build_data_docs(
+        _engine(), quality_docs_folder(academy_id), academy_id=academy_id, per_feed=per_feed
+    )
+    return {"academy_id": academy_id, "validations": rendered, "index": str(index)}
+
+
 def build_warehouse(*, select: str | None = None) -> Summary:
     """Run ``dbt build`` over the marts (optionally a selection) against the warehouse."""
     from trustdata.warehouse.dbt import run_dbt
