@@ -176,6 +176,16 @@ def test_pupil_defects_are_quarantined_and_the_rest_published(engine: Engine) ->
     assert not any(upn in stored for upn in (*UPNS[:10], bad_letter))
 
 
+def test_a_changed_upn_is_reported_and_published(engine: Engine) -> None:
+    run(engine, Stream.PUPILS, ROLL)
+    renumbered = [ROLL[0], pupil("P2", UPNS[20])]
+    audited, published = run(engine, Stream.PUPILS, renumbered, stamp=LATER)
+    assert audited.status == "audited" and audited.quarantined == 0
+    assert failed_checks(engine, audited.batch_id) == {"upn_changed": 1}
+    assert any("warn: 1 upn_changed" in p for p in audited.problems)
+    assert published.status == "published" and count(engine, pupils) == 3
+
+
 def test_a_roll_that_shrinks_sharply_is_blocked_until_it_is_whole_again(engine: Engine) -> None:
     whole = [pupil(f"P{n}", UPNS[n]) for n in range(10)]
     run(engine, Stream.PUPILS, whole)

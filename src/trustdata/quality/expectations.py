@@ -76,6 +76,26 @@ class ExpectColumnValuesToBeValidUpn(_DomainQuery):
         return f"SELECT * FROM {{batch}} WHERE {column} IS NULL OR NOT meta.upn_is_valid({column})"
 
 
+class ExpectPupilUpnUnchanged(_DomainQuery):
+    """A pupil the roll already holds keeps its UPN.
+
+    A changed UPN (a temporary one replaced, or a typo corrected) leaves the old one on the
+    published roll beside the new: one pupil with two UPNs until a reconciliation removes the
+    old. Reported for the data team to check; the row is not held back, since the new UPN is
+    usually the right one.
+    """
+
+    reason: ClassVar[str] = "pupils the published roll holds under another UPN"
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        return (
+            "SELECT b.* FROM {batch} AS b JOIN raw.pupils AS p "
+            "ON p.academy_id = b.academy_id AND p.mis_id = b.mis_id "
+            "AND p.deleted_at IS NULL AND p.upn <> b.upn"
+        )
+
+
 class ExpectMarkCodeValidOnDate(_DomainQuery):
     """The mark's national code is in the national code table on the mark's date.
 
@@ -350,6 +370,7 @@ CUSTOM: dict[str, type[_DomainQuery]] = {
     cls.expectation_type: cls
     for cls in (
         ExpectColumnValuesToBeValidUpn,
+        ExpectPupilUpnUnchanged,
         ExpectMarkCodeValidOnDate,
         ExpectOneMarkPerSession,
         ExpectPupilOnPublishedRoll,
