@@ -145,6 +145,9 @@ def main() -> int:
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     # Whatever is printed between commands goes to stderr, never into the answers.
     os.dup2(2, 1)
+    # Airflow's CLI module run as a module rather than as __main__: it imports Airflow and its
+    # CLI parser (seconds) while the caller prepares the first command.
+    runpy.run_module("airflow", run_name="airflow_batch_warm_up")
     for line in sys.stdin:
         request = json.loads(line)
         started = time.monotonic()

@@ -146,14 +146,8 @@ def run_demo(
             )
             _wait_http(f"http://{host}:{port}/v1.0/schools/none", sandbox, "the sandbox MIS")
             _say(f"sandbox MIS serving on http://{host}:{port}/v1.0")
-        migrate_log = log_dir / "airflow-db-migrate.log"
-        if _airflow(airflow, ["db", "migrate"], migrate_log) != 0:
-            raise DemoError(f"airflow db migrate failed; its log: {migrate_log}")
-        _say("Airflow metadata database ready")
-        for academy in config.academies:
-            _run_dag(f"academy_{academy.id}", airflow, log_dir)
-        _run_dag("warehouse_build", airflow, log_dir)
-        airflow.close()
+        # Started now so that it is up by the time the marts are built; it reads the warehouse
+        # only when asked.
         api = _start(
             stack,
             [
@@ -170,6 +164,14 @@ def run_demo(
             ],
             env,
         )
+        migrate_log = log_dir / "airflow-db-migrate.log"
+        if _airflow(airflow, ["db", "migrate"], migrate_log) != 0:
+            raise DemoError(f"airflow db migrate failed; its log: {migrate_log}")
+        _say("Airflow metadata database ready")
+        for academy in config.academies:
+            _run_dag(f"academy_{academy.id}", airflow, log_dir)
+        _run_dag("warehouse_build", airflow, log_dir)
+        airflow.close()
         base = f"http://127.0.0.1:{api_port}"
         _wait_http(f"{base}/health", api, "the read API")
         _print_examples(base, config)
