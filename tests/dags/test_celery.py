@@ -149,7 +149,7 @@ def wait_for(what: str, components: Components, probe: Any, timeout: float) -> A
             found = None
         if found:
             return found
-        time.sleep(1)
+        time.sleep(0.25)
     pytest.fail(f"{what}: not within {timeout:.0f}s\n{components.logs()}")
 
 

@@ -1,7 +1,9 @@
 """Whole DAG runs through real Airflow (``airflow dags test``, ``airflow tasks test``).
 
 One academy on the Arbor-style sandbox MIS on loopback (its changes while serving give a later
-run real new data), the session's PostgreSQL, and one Airflow metadata migrate for the module:
+run real new data), the session's PostgreSQL, and one warm Airflow process for the module that
+runs its ``airflow`` commands in turn (one metadata migrate, then each ``dags test`` and
+``tasks test``):
 
 - a full academy sync, then the warehouse build: the MIS's rows are published and the mart built;
 - a second run, and a finished run's publish task run again: nothing changes;
@@ -24,7 +26,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from sandbox_mis.arbor_testing import ArborSandbox, serving_arbor
 from sandbox_mis.dataset import DEMO_TOKEN, generate
-from tests.dags.airflow_run import airflow, airflow_env
+from tests.dags.airflow_run import WarmAirflow, airflow_env
 from tests.helpers import one_academy_config
 from trustdata.warehouse.engine import get_engine
 from trustdata.warehouse.tables import (
@@ -85,15 +87,15 @@ class Run:
 class Synced:
     """The module's academy after its first full sync and warehouse build."""
 
-    env: dict[str, str]
+    airflow: WarmAirflow
     engine: Engine
     sandbox: ArborSandbox
     first: Run
 
 
-def dag_run(env: dict[str, str], dag_id: str) -> Run:
+def dag_run(airflow: WarmAirflow, dag_id: str) -> Run:
     """Run ``dag_id`` once with ``airflow dags test``; return how it ended."""
-    result = airflow(env, "dags", "test", dag_id, LOGICAL_DATE)
+    result = airflow("dags", "test", dag_id, LOGICAL_DATE)
     found = re.search(
         rf"DagRun Finished: dag_id={dag_id}, .*?run_id=(\S+), .*?state=(\w+)", result.stdout
     )
@@ -182,13 +184,14 @@ def synced(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str) -> Iter
             credential_env="TD_ARBOR_TOKEN",
         )
         env = airflow_env(folder, config, warehouse_url, TD_ARBOR_TOKEN=DEMO_TOKEN)
-        migrate = airflow(env, "db", "migrate")
-        assert migrate.returncode == 0, migrate.stdout[-3000:]
-        first = dag_run(env, DAG_ID)
-        assert first.state == "success", first.output[-3000:]
-        build = dag_run(env, "warehouse_build")
-        assert build.state == "success", build.output[-3000:]
-        yield Synced(env, engine, sandbox, first)
+        with WarmAirflow(env, folder / "airflow-logs") as airflow:
+            migrate = airflow("db", "migrate")
+            assert migrate.returncode == 0, migrate.stdout[-3000:]
+            first = dag_run(airflow, DAG_ID)
+            assert first.state == "success", first.output[-3000:]
+            build = dag_run(airflow, "warehouse_build")
+            assert build.state == "success", build.output[-3000:]
+            yield Synced(airflow, engine, sandbox, first)
 
 
 def test_a_full_sync_publishes_what_the_mis_serves_and_the_build_makes_the_mart(
@@ -225,7 +228,7 @@ def test_a_full_sync_publishes_what_the_mis_serves_and_the_build_makes_the_mart(
 def test_running_again_changes_nothing(synced: Synced) -> None:
     engine = synced.engine
     before, where = raw_state(engine), positions(engine)
-    again = dag_run(synced.env, DAG_ID)
+    again = dag_run(synced.airflow, DAG_ID)
     assert again.state == "success", again.output[-3000:]
     second = run_batches(engine, again.run_id)
     assert set(second) == STREAMS
@@ -239,7 +242,7 @@ def test_running_again_changes_nothing(synced: Synced) -> None:
     # A task of the finished run again (``dags test`` on the same logical date replaced the
     # first run in Airflow): its batch is published already, so nothing happens.
     recorded = second["attendance"]
-    task = airflow(synced.env, "tasks", "test", DAG_ID, "publish_attendance", again.run_id)
+    task = synced.airflow("tasks", "test", DAG_ID, "publish_attendance", again.run_id)
     assert task.returncode == 0, task.stdout[-3000:]
     assert f"'batch_id': '{recorded['batch_id']}', 'status': 'published'" in task.stdout
     assert run_batches(engine, again.run_id)["attendance"] == recorded
@@ -267,7 +270,7 @@ def test_a_publish_failing_part_way_leaves_nothing_and_the_next_run_recovers(
         for statement in FAULT:
             conn.execute(text(statement))
     try:
-        failed = dag_run(synced.env, DAG_ID)
+        failed = dag_run(synced.airflow, DAG_ID)
     finally:
         with engine.begin() as conn:
             for statement in NO_FAULT:
@@ -318,7 +321,7 @@ def test_a_publish_failing_part_way_leaves_nothing_and_the_next_run_recovers(
     )
     school.delete_mark(gone)
 
-    recovered = dag_run(synced.env, DAG_ID)
+    recovered = dag_run(synced.airflow, DAG_ID)
     assert recovered.state == "success", recovered.output[-3000:]
     done = run_batches(engine, recovered.run_id)
     assert {b["status"] for b in done.values()} == {"published"}

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from tests.adapters.test_csv_export import write_drop_folder
-from tests.dags.airflow_run import airflow, airflow_env, metadata_url
+from tests.dags.airflow_run import WarmAirflow, airflow_env, metadata_url
 from tests.helpers import one_academy_config, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.csv_export import CsvExportAdapter
@@ -82,21 +82,24 @@ def test_the_watch_dag_updates_the_drop_asset_only_for_new_files(
     tmp_path: Path, config: Path, warehouse_url: str
 ) -> None:
     env = airflow_env(tmp_path, config, warehouse_url, TD_NO_SECRET="none")
-    migrate = airflow(env, "db", "migrate")
-    assert migrate.returncode == 0, migrate.stdout[-2000:]
-    # The file academy's DAG (scheduled on its drop asset or its cron) parses cleanly too.
-    listed = airflow(env, "dags", "list", "--output", "json", "--local")
-    assert '"academy_hazel"' in listed.stdout and '"drop_folders"' in listed.stdout, listed.stdout
-    before = drop_events(warehouse_url)
-    sync_all(config)
-    # Everything in the folder is published: the watch is skipped, no asset event.
-    quiet = airflow(env, "dags", "test", "drop_folders")
-    assert quiet.returncode == 0, quiet.stdout[-3000:]
-    assert drop_events(warehouse_url) == before
-    land_new_file(config)
-    busy = airflow(env, "dags", "test", "drop_folders")
-    assert busy.returncode == 0, busy.stdout[-3000:]
-    assert drop_events(warehouse_url) == before + 1
+    with WarmAirflow(env, tmp_path / "airflow-logs") as airflow:
+        migrate = airflow("db", "migrate")
+        assert migrate.returncode == 0, migrate.stdout[-2000:]
+        # The file academy's DAG (scheduled on its drop asset or its cron) parses cleanly too.
+        listed = airflow("dags", "list", "--output", "json", "--local")
+        assert '"academy_hazel"' in listed.stdout and '"drop_folders"' in listed.stdout, (
+            listed.stdout
+        )
+        before = drop_events(warehouse_url)
+        sync_all(config)
+        # Everything in the folder is published: the watch is skipped, no asset event.
+        quiet = airflow("dags", "test", "drop_folders")
+        assert quiet.returncode == 0, quiet.stdout[-3000:]
+        assert drop_events(warehouse_url) == before
+        land_new_file(config)
+        busy = airflow("dags", "test", "drop_folders")
+        assert busy.returncode == 0, busy.stdout[-3000:]
+        assert drop_events(warehouse_url) == before + 1
 
 
 def test_a_drop_folder_that_is_gone_is_a_clear_error(config: Path) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, select, text
 
 from sandbox_mis.testing import running_app
 from tests.conftest import write_trust_config
-from tests.dags.airflow_run import airflow, airflow_env, metadata_url
+from tests.dags.airflow_run import WarmAirflow, airflow_env, metadata_url
 from trustdata.airflow_env import airflow_command
 from trustdata.config.settings import get_settings
 from trustdata.orchestration.assets import event_asset_uri
@@ -119,13 +119,14 @@ def test_an_event_sent_while_airflow_is_down_queues_the_academy_once_it_is_back(
         AIRFLOW__API__BASE_URL=airflow_url,
     )
     # The academy's DAG is deployed and switched on; no scheduler runs in this test.
-    for step in (
-        ("db", "migrate"),
-        ("dags", "reserialize"),
-        ("dags", "unpause", f"academy_{ACADEMY}"),
-    ):
-        done = airflow(env, *step)
-        assert done.returncode == 0, done.stdout[-3000:]
+    with WarmAirflow(env, tmp_path / "airflow-logs") as airflow:
+        for step in (
+            ("db", "migrate"),
+            ("dags", "reserialize"),
+            ("dags", "unpause", f"academy_{ACADEMY}"),
+        ):
+            done = airflow(*step)
+            assert done.returncode == 0, done.stdout[-3000:]
 
     monkeypatch.setenv("TD_OAKFIELD_EVENTS_SECRET", SECRET)
     monkeypatch.setenv("TRUSTDATA_AIRFLOW_API_URL", airflow_url)

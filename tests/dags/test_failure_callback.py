@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.dags.airflow_run import airflow, airflow_env
+from tests.dags.airflow_run import WarmAirflow, airflow_env
 from tests.helpers import one_academy_config
 from trustdata.warehouse.tables import run_failures
 
@@ -77,9 +77,10 @@ def test_a_failed_task_is_recorded_and_announced(
     env = airflow_env(
         tmp_path, config, warehouse_url, TRUSTDATA_ALERT_WEBHOOK_URL=url, TD_BROKEN_TOKEN=TOKEN
     )
-    migrate = airflow(env, "db", "migrate")
-    assert migrate.returncode == 0, migrate.stdout[-2000:]
-    run = airflow(env, "dags", "test", "academy_broken")
+    with WarmAirflow(env, tmp_path / "airflow-logs") as airflow:
+        migrate = airflow("db", "migrate")
+        assert migrate.returncode == 0, migrate.stdout[-2000:]
+        run = airflow("dags", "test", "academy_broken")
     output = run.stdout
     assert run.returncode != 0 or "failed" in output
 

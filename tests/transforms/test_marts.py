@@ -198,14 +198,21 @@ def _drop_dbt_schemas(engine: Engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def warehouse(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def dbt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dbt's target/ and logs/ for the module's builds of the session warehouse: a later build
+    reuses the saved manifest (dbt's partial parsing) instead of parsing the project again."""
+    return tmp_path_factory.mktemp("dbt")
+
+
+@pytest.fixture(scope="module")
+def warehouse(warehouse_url: str, dbt_dir: Path) -> Iterator[str]:
     """The session warehouse holding only the cohort above, built once by dbt."""
     engine = get_engine(warehouse_url)
     _empty_sources(engine)
     try:
         _seed_cohort(engine)
         _seed_histories(engine)
-        run_dbt(["build"], url=warehouse_url, data_dir=tmp_path_factory.mktemp("dbt"))
+        run_dbt(["build"], url=warehouse_url, data_dir=dbt_dir)
         yield warehouse_url
     finally:
         _empty_sources(engine)
@@ -346,9 +353,9 @@ def test_pupil_year_flags(warehouse: str) -> None:
     assert flags["Q000000000001"] == (True, True)  # previously looked after
 
 
-def test_rebuild_gives_identical_results(warehouse: str, tmp_path: Path) -> None:
+def test_rebuild_gives_identical_results(warehouse: str, dbt_dir: Path) -> None:
     before = _mart(warehouse)
-    run_dbt(["build"], url=warehouse, data_dir=tmp_path)
+    run_dbt(["build"], url=warehouse, data_dir=dbt_dir)
     assert _mart(warehouse) == before
 
 
@@ -364,7 +371,7 @@ def test_a_second_database_in_the_same_process(
     assert _mart(warehouse) == before
 
 
-def test_code_not_in_force_on_its_date_fails_the_build(warehouse: str, tmp_path: Path) -> None:
+def test_code_not_in_force_on_its_date_fails_the_build(warehouse: str, dbt_dir: Path) -> None:
     # H was retired on 19 Aug 2024: a 2025 H must stop the build, not drop out of the rates.
     bad = _mark("A1", "P000000000001", date(2025, 1, 10), "AM", "H")
     engine = get_engine(warehouse)
@@ -372,7 +379,7 @@ def test_code_not_in_force_on_its_date_fails_the_build(warehouse: str, tmp_path:
         conn.execute(insert(tables.attendance_marks), [bad])
     try:
         with pytest.raises(DbtRunError) as failure:
-            run_dbt(["build"], url=warehouse, data_dir=tmp_path)
+            run_dbt(["build"], url=warehouse, data_dir=dbt_dir)
         assert any(
             "every_mark_has_a_code_in_force_on_its_date" in node
             for node in failure.value.failed_nodes
