@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from sandbox_mis.dataset import generate
 from sandbox_mis.testing import running_sandbox
 from tests.conftest import write_trust_config
-from tests.dags.airflow_run import airflow, airflow_env
+from tests.dags.airflow_run import WarmAirflow, airflow_env
 from tests.helpers import count
 from trustdata.cli import main
 from trustdata.warehouse.tables import attendance_marks, batches, watermarks
@@ -93,9 +93,10 @@ def test_the_dag_param_backfills_a_year(
     tmp_path: Path, config: Path, engine: Engine, warehouse_url: str
 ) -> None:
     env = airflow_env(tmp_path, config, warehouse_url, TD_TEST_TOKEN="sandbox-demo-token")
-    assert airflow(env, "db", "migrate").returncode == 0
     conf = json.dumps({"academic_year": YEAR})
-    run = airflow(env, "dags", "test", "academy_elmstead", "--conf", conf)
+    with WarmAirflow(env, tmp_path / "airflow-logs") as warm:  # one Airflow start-up, not two
+        assert warm("db", "migrate").returncode == 0
+        run = warm("dags", "test", "academy_elmstead", "--conf", conf)
     assert run.returncode == 0 and "state=success" in run.stdout, run.stdout[-3000:]
     assert count(engine, attendance_marks) > 0
     assert positions(engine) == set()  # every batch was a backfill: no watermark moved
