@@ -70,6 +70,9 @@ def test_demo_runs_twice_with_the_same_numbers(tmp_path: Path) -> None:
     assert answers(second.stdout) == [trust_first, academy_first]
     for dag_id in ("academy_oakfield", "academy_yewtree", "warehouse_build"):
         assert f"{dag_id}: success" in second.stdout
+    # Each academy's run rendered its Data Docs, and the demo says where.
+    assert (data_dir / "data_docs" / "oakfield" / "index.html").is_file()
+    assert "data quality of oakfield (Great Expectations Data Docs): file://" in second.stdout
 
     server = start_embedded(data_dir)
     engine = get_engine(socket_url(data_dir, "trustdata"))

@@ -28,6 +28,7 @@ from trustdata.airflow_batch import AirflowCli, AirflowCliError
 from trustdata.airflow_env import airflow_environment
 from trustdata.config.settings import PROJECT_ROOT, get_settings
 from trustdata.config.trust import TrustConfig, load_trust_config
+from trustdata.orchestration.tasks import quality_docs_folder
 from trustdata.warehouse.engine import warehouse_url
 
 SANDBOX_TOKEN = "sandbox-demo-token"  # noqa: S105 - the sandbox's public demo token
@@ -191,6 +192,9 @@ def _print_examples(base: str, config: TrustConfig) -> None:
         f"{base}/api/v1/academies/{first}/attendance-gap?academic_year={year}",
     ]
     _say(f"read API: {base}  (OpenAPI docs: {base}/docs)")
+    docs = quality_docs_folder(first) / "index.html"
+    if docs.is_file():
+        _say(f"data quality of {first} (Great Expectations Data Docs): {docs.resolve().as_uri()}")
     for example in examples:
         print(f"\n$ curl '{example}'")
         response = httpx.get(example, timeout=10)
