@@ -1,0 +1,42 @@
+{#
+  Hooks of the incremental fct_attendance_sessions. Its watermark is the latest published_at it
+  holds; an (academy, date) is "touched" when a mark on it was published or superseded (changed
+  or deleted: both leave a copy in raw.attendance_marks_superseded) at or after the watermark.
+  ">=" rather than ">" re-does the last date once more, which is harmless: every step below
+  replaces whole (academy, date) partitions.
+#}
+{% macro attendance_fact_watermark() -%}
+    (select coalesce(max(published_at), '-infinity'::timestamptz) from {{ this }})
+{%- endmacro %}
+
+{% macro attendance_fact_superseded_dates() -%}
+    select distinct s.academy_id, s.mark_date
+    from {{ source('raw', 'attendance_marks_superseded') }} as s
+    where s.superseded_at >= {{ attendance_fact_watermark() }}
+{%- endmacro %}
+
+{#
+  Before an incremental run: empty the dates whose marks were superseded, so that a date whose
+  last mark was deleted (which the new rows cannot replace) does not keep it.
+#}
+{% macro attendance_fact_clear_superseded_dates() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as f
+        using ({{ attendance_fact_superseded_dates() }}) as t
+        where f.academy_id = t.academy_id and f.mark_date = t.mark_date
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  After every run: drop the marks of pupils the MIS has deleted since their marks were loaded
+  (staging leaves them out, but an incremental run would not otherwise revisit their dates).
+#}
+{% macro attendance_fact_drop_deleted_pupils() -%}
+    delete from {{ this }} as f
+    using {{ source('raw', 'pupils') }} as p
+    where p.academy_id = f.academy_id
+        and p.upn = f.upn
+        and p.deleted_at is not null
+{%- endmacro %}

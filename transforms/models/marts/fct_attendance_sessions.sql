@@ -1,0 +1,45 @@
+-- The attendance fact: each pupil's current mark per session, classified by the code table in
+-- force on its date. Incremental: a run re-does only the (academy, date) partitions touched by
+-- marks published or superseded since the last run (delete+insert keyed on academy and date),
+-- so a day of new or corrected marks rebuilds that day. `dbt build --full-refresh` rebuilds
+-- everything (needed after a change to the code table seed).
+-- The incremental branch reads these too; named here so dbt knows before the first run.
+-- depends_on: {{ ref('stg_attendance_marks') }}
+-- depends_on: {{ source('raw', 'attendance_marks_superseded') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['academy_id', 'mark_date'],
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['academy_id', 'upn', 'mark_date', 'session'], 'unique': true},
+            {'columns': ['academy_id', 'mark_date']},
+            {'columns': ['published_at']},
+        ],
+        pre_hook="{{ attendance_fact_clear_superseded_dates() }}",
+        post_hook="{{ attendance_fact_drop_deleted_pupils() }}",
+    )
+}}
+
+select
+    m.academy_id,
+    m.upn,
+    m.mark_date,
+    m.session,
+    m.code,
+    m.source_code,
+    m.category,
+    m.academic_year_start,
+    m.academic_year,
+    m.published_at
+from {{ ref('int_attendance_marks_classified') }} as m
+{% if is_incremental() %}
+where (m.academy_id, m.mark_date) in (
+    select academy_id, mark_date
+    from {{ ref('stg_attendance_marks') }}
+    where published_at >= {{ attendance_fact_watermark() }}
+    union
+    {{ attendance_fact_superseded_dates() }}
+)
+{% endif %}
