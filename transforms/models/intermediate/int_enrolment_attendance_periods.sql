@@ -1,0 +1,105 @@
+-- Session counts per enrolment and period, with the flags the measures group by. Persistent
+-- and severe absence are judged here, on each enrolment's own possible sessions in the
+-- period, so a pupil who moved academy is judged separately at each (DfE: per enrolment).
+{{ config(materialized='table') }}
+
+with calendar as (
+    select
+        *,
+        min(covers_from) over (partition by academic_year_start, term) as term_from,
+        max(covers_to) over (partition by academic_year_start, term) as term_to
+    from {{ ref('int_calendar_half_terms') }}
+),
+
+marks as (
+    select
+        f.academy_id,
+        f.upn,
+        f.mark_date,
+        f.category,
+        f.academic_year_start,
+        f.academic_year,
+        s.enrolment_start,
+        c.term,
+        c.term_from,
+        c.term_to,
+        c.half_term,
+        c.covers_from as half_term_from,
+        c.covers_to as half_term_to,
+        date_trunc('week', f.mark_date)::date as week_start
+    from {{ ref('fct_attendance_sessions') }} as f
+    left join calendar as c
+        on f.mark_date between c.covers_from and c.covers_to
+    -- Overlapping spells at one academy (a data-quality failure the pipeline reports) must not
+    -- count a mark twice: the latest spell that covers the date takes it.
+    left join lateral (
+        select sp.enrolment_start
+        from {{ ref('int_enrolment_spells') }} as sp
+        where sp.academy_id = f.academy_id
+            and sp.upn = f.upn
+            and f.mark_date between sp.covers_from and sp.covers_to
+        order by sp.enrolment_start desc
+        limit 1
+    ) as s on true
+),
+
+counted as (
+    select
+        m.academy_id,
+        m.upn,
+        m.enrolment_start,
+        m.academic_year_start,
+        m.academic_year,
+        p.period_type,
+        p.period,
+        p.period_start,
+        p.period_end,
+        count(*) as marks,
+        count(*) filter (where m.category <> 'not_possible') as possible_sessions,
+        count(*) filter (
+            where m.category in ('present', 'approved_educational_activity')
+        ) as attended_sessions,
+        count(*) filter (where m.category = 'authorised_absence') as authorised_absence_sessions,
+        count(*) filter (
+            where m.category = 'unauthorised_absence'
+        ) as unauthorised_absence_sessions
+    from marks as m
+    cross join lateral (
+        values
+            (
+                'academic_year', m.academic_year,
+                make_date(m.academic_year_start, 9, 1),
+                make_date(m.academic_year_start + 1, 8, 31)
+            ),
+            ('term', m.term, m.term_from, m.term_to),
+            ('half_term', m.half_term, m.half_term_from, m.half_term_to),
+            ('week', to_char(m.week_start, 'YYYY-MM-DD'), m.week_start, m.week_start + 6)
+    ) as p (period_type, period, period_start, period_end)
+    group by
+        m.academy_id, m.upn, m.enrolment_start, m.academic_year_start, m.academic_year,
+        p.period_type, p.period, p.period_start, p.period_end
+)
+
+select
+    c.*,
+    c.authorised_absence_sessions + c.unauthorised_absence_sessions as absence_sessions,
+    -- Integer comparisons: absence / possible >= 10% and >= 50%, without rounding.
+    c.possible_sessions > 0
+        and 10 * (c.authorised_absence_sessions + c.unauthorised_absence_sessions)
+        >= c.possible_sessions as persistent_absence,
+    c.possible_sessions > 0
+        and 2 * (c.authorised_absence_sessions + c.unauthorised_absence_sessions)
+        >= c.possible_sessions as severe_absence,
+    d.disadvantaged,
+    d.fsm6,
+    d.service_child,
+    d.sen_group,
+    d.eal,
+    d.gender,
+    d.year_group,
+    d.compulsory_school_age
+from counted as c
+left join {{ ref('dim_pupil_characteristics') }} as d
+    on c.academy_id = d.academy_id
+    and c.upn = d.upn
+    and c.academic_year_start = d.academic_year_start
