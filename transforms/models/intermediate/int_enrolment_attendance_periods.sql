@@ -20,6 +20,7 @@ marks as (
         f.academic_year_start,
         f.academic_year,
         s.enrolment_start,
+        s.registration,
         c.term,
         c.term_from,
         c.term_to,
@@ -33,7 +34,7 @@ marks as (
     -- Overlapping spells at one academy (a data-quality failure the pipeline reports) must not
     -- count a mark twice: the latest spell that covers the date takes it.
     left join lateral (
-        select sp.enrolment_start
+        select sp.enrolment_start, sp.registration
         from {{ ref('int_enrolment_spells') }} as sp
         where sp.academy_id = f.academy_id
             and sp.upn = f.upn
@@ -48,6 +49,7 @@ counted as (
         m.academy_id,
         m.upn,
         m.enrolment_start,
+        m.registration,
         m.academic_year_start,
         m.academic_year,
         p.period_type,
@@ -76,7 +78,8 @@ counted as (
             ('week', to_char(m.week_start, 'YYYY-MM-DD'), m.week_start, m.week_start + 6)
     ) as p (period_type, period, period_start, period_end)
     group by
-        m.academy_id, m.upn, m.enrolment_start, m.academic_year_start, m.academic_year,
+        m.academy_id, m.upn, m.enrolment_start, m.registration, m.academic_year_start,
+        m.academic_year,
         p.period_type, p.period, p.period_start, p.period_end
 )
 

@@ -10,12 +10,16 @@
 ] %}
 
 with cohort as (
-    -- An enrolment counts in a period when it has at least one possible session in it.
+    -- An enrolment counts in a period when it has at least one possible session in it. A dual
+    -- registered pupil counts at the main school only, as in the DfE's absence statistics
+    -- (sole and main registrations); a subsidiary registration is not an enrolment here.
     select e.*, a.academy_name, a.hub_id, a.hub_name, a.trust_id, a.trust_name
     from {{ ref('int_enrolment_attendance_periods') }} as e
     inner join {{ ref('stg_academies') }} as a
         on e.academy_id = a.academy_id
-    where e.compulsory_school_age and e.possible_sessions > 0
+    where e.compulsory_school_age
+        and e.possible_sessions > 0
+        and e.registration is distinct from 'subsidiary'
 ),
 
 grouped as (
