@@ -466,17 +466,19 @@ def _fact(url: str) -> dict[tuple[str, str, date, str], str]:
 
 
 def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: Path) -> None:
-    # Last in the module: it changes the cohort. A new day for P6, a correction of P7's first
-    # mark (G -> /) and a deletion of Q2's first mark (U), as the pipeline records them; and a
-    # fact row of an untouched date tampered with, to see which dates the run rebuilds. The
-    # watermark is A2's batch (published after A1's), so A1's untouched dates are older than
-    # it; the run re-does A2's dates (">=" re-does the last batch) and the three touched ones.
+    # Last in the module: it changes the cohort, as the pipeline would. A new day for P6;
+    # P7's last G (Wednesday AM) corrected to /; both of P1's marks on 12 Mar 2024 deleted
+    # (the date is left with no marks, so only the pre-hook can clear it); P8 deleted by the
+    # MIS (his date is untouched, so only the post-hook can drop his marks). A fact row of an
+    # untouched date is tampered with, to see which dates the run rebuilds. The watermark is
+    # A2's batch (published after A1's), so A1's untouched dates are older than it.
     engine = get_engine(warehouse)
     marks, superseded = tables.attendance_marks, tables.attendance_marks_superseded
-    p7 = ("A1", P7, SEPT, "AM")
-    q2 = ("A2", Q2, NOV, "AM")
+    p7 = ("A1", P7, date(2025, 9, 10), "AM")
+    gone = [("A1", P1, date(2024, 3, 12), "AM"), ("A1", P1, date(2024, 3, 12), "PM")]
     untouched = ("A1", P6, date(2025, 9, 12), "PM")
-    later = BATCH.int + 1
+    new_day = date(2025, 9, 15)
+    later = uuid.UUID(int=BATCH.int + 1)
 
     def where(key: tuple[str, str, date, str]) -> Any:
         c = marks.c
@@ -488,24 +490,29 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
         )
 
     with engine.begin() as conn:
-        for key in (p7, q2):
+        for key in (p7, *gone):
             row = dict(conn.execute(marks.select().where(where(key))).mappings().one())
-            conn.execute(
-                insert(superseded), [row | {"superseded_by_batch_id": uuid.UUID(int=later)}]
-            )
+            conn.execute(insert(superseded), [row | {"superseded_by_batch_id": later}])
         conn.execute(
             update(marks)
             .where(where(p7))
             .values(code="/", source_code="/", published_at=text("now()"))
         )
-        conn.execute(delete(marks).where(where(q2)))
-        new_day = date(2025, 9, 15)
+        for key in gone:
+            conn.execute(delete(marks).where(where(key)))
+        now = {"published_at": datetime.now(UTC)}
         conn.execute(
             insert(marks),
             [
-                _mark("A1", P6, new_day, "AM", "/") | {"published_at": datetime.now(UTC)},
-                _mark("A1", P6, new_day, "PM", "L") | {"published_at": datetime.now(UTC)},
+                _mark("A1", P6, new_day, "AM", "/") | now,
+                _mark("A1", P6, new_day, "PM", "L") | now,
             ],
+        )
+        pupils = tables.pupils.c
+        conn.execute(
+            update(tables.pupils)
+            .where((pupils.academy_id == "A1") & (pupils.upn == P8))
+            .values(deleted_at=datetime.now(UTC))
         )
         conn.execute(
             text(
@@ -518,15 +525,16 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
     run_dbt(["build"], url=warehouse, data_dir=tmp_path)
     fact = _fact(warehouse)
     assert fact[p7] == "/"
-    assert q2 not in fact
     assert fact["A1", P6, new_day, "PM"] == "L"
+    assert not any(key in fact for key in gone)
+    assert not any(upn == P8 for _, upn, _, _ in fact)
     assert fact[untouched] == "tampered"  # its date was not rebuilt
     incremental = _mart(warehouse)
-    # Trust: poss 106 + 2 - 1 = 107, att 92 + 2 (P6) + 1 (P7) = 95, auth 4, unauth 10 - 2 = 8:
-    # 88.79, 3.74, 7.48, 11.21; P7 is now 4/10 absent (persistent, not severe); Q2 1/9
-    # (still persistent): PA 8/12 = 66.67, SA 0/12 = 0.00.
+    # Trust: poss 106 + 2 = 108, att 92 + 2 (P6) + 1 (P7) = 95, auth 4, unauth 10 - 1 = 9:
+    # 87.96, 3.70, 8.33, 12.04; P7 is now 4/10 absent (persistent, not severe): PA 8/12 =
+    # 66.67, SA 0/12 = 0.00.
     trust = incremental[_key("trust", "T1", "all", "all")]
-    assert _figures(trust) == ("12", "107", "88.79", "3.74", "7.48", "11.21", "66.67", "0.00")
+    assert _figures(trust) == ("12", "108", "87.96", "3.70", "8.33", "12.04", "66.67", "0.00")
 
     # The full-refresh path: the fact and everything after it, rebuilt from raw.
     full = ["run", "--full-refresh", "--select", "fct_attendance_sessions+"]
