@@ -60,6 +60,7 @@ rolled_up as (
         period,
         period_start,
         period_end,
+        period_in_year,
         group_type,
         group_value,
         -- A pupil enrolled at two academies in the period counts at each (and twice above).
@@ -73,12 +74,12 @@ rolled_up as (
     from grouped
     group by grouping sets (
         (academic_year_start, academic_year, period_type, period, period_start, period_end,
-            group_type, group_value, trust_id, trust_name, hub_id, hub_name,
+            period_in_year, group_type, group_value, trust_id, trust_name, hub_id, hub_name,
             academy_id, academy_name),
         (academic_year_start, academic_year, period_type, period, period_start, period_end,
-            group_type, group_value, trust_id, trust_name, hub_id, hub_name),
+            period_in_year, group_type, group_value, trust_id, trust_name, hub_id, hub_name),
         (academic_year_start, academic_year, period_type, period, period_start, period_end,
-            group_type, group_value, trust_id, trust_name)
+            period_in_year, group_type, group_value, trust_id, trust_name)
     )
 ),
 
@@ -142,6 +143,7 @@ select
     s.period,
     s.period_start,
     s.period_end,
+    s.period_in_year,
     s.group_type,
     s.group_value,
     s.suppressed,
@@ -159,9 +161,25 @@ select
     case when not s.suppressed then round(s.{{ m }}_exact, 2) end as {{ m }},
     {% endfor %}
     {% for m in measures %}
-    round(g.{{ m }}_gap_pp, 2) as {{ m }}_gap_pp{{ ',' if not loop.last }}
+    round(g.{{ m }}_gap_pp, 2) as {{ m }}_gap_pp,
+    {% endfor %}
+    -- The same period last year (same unit, group and period_in_year), when not suppressed;
+    -- the change is from unrounded rates and needs both years shown.
+    {% for m in measures %}
+    round(ly.{{ m }}_exact, 2) as {{ m }}_last_year,
+    case when not s.suppressed then round(s.{{ m }}_exact - ly.{{ m }}_exact, 2) end
+        as {{ m }}_change_pp{{ ',' if not loop.last }}
     {% endfor %}
 from suppression as s
+left join suppression as ly
+    on s.level = ly.level
+    and s.unit_id = ly.unit_id
+    and s.academic_year_start - 1 = ly.academic_year_start
+    and s.period_type = ly.period_type
+    and s.period_in_year = ly.period_in_year
+    and s.group_type = ly.group_type
+    and s.group_value = ly.group_value
+    and not ly.suppressed
 left join gaps as g
     on s.level = g.level
     and s.unit_id = g.unit_id
