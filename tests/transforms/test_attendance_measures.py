@@ -60,6 +60,15 @@ Academic year 2025-26 (and term autumn, the same marks):
     the week of 2025-11-03 have 3 enrolments: suppressed.
 2023-24 (old code set), P1 at A1, Mon 11 and Tue 12 Mar 2024: H J / \\ -> poss 4, att 2,
   auth 2: 50% absent, persistent and severe; one enrolment, so suppressed in the mart.
+2024-25, Mon 9 Sep 2024 at A1 (week 02 of that year, as 8 Sep 2025 is of 2025-26: weeks count
+  from the week of the first teaching day): P1 P2 P4 P5 / \\; P3 I \\; P6 N N.
+  Trust all: 6 enrolments, poss 12, att 9, auth 1, unauth 2: 75.00, 8.33, 16.67, 25.00;
+  PA = SA = 2/6 (P3 1/2, P6 2/2) = 33.33.
+Trends (2025-26 trust, all pupils, against 2024-25): attendance 86.7925 - 75 = 11.79;
+  authorised 3.7736 - 8.3333 = -4.56; unauthorised 9.4340 - 16.6667 = -7.23; overall
+  13.2075 - 25 = -11.79; PA 66.6667 - 33.3333 = 33.33; SA 8.3333 - 33.3333 = -25.00.
+Year to date runs to the latest mark, 7 Nov 2025 ('to 11-07'): all of 2025-26 and 2024-25 so
+  far; 2023-24's only marks (March) are after 7 Nov 2023, so that year has no such row.
 """
 
 from __future__ import annotations
@@ -107,7 +116,7 @@ PUPILS = [
 ]
 
 PRESENT = ["/", "\\"] * 5
-SEPT, NOV = date(2025, 9, 8), date(2025, 11, 3)
+SEPT, NOV, LAST_YEAR = date(2025, 9, 8), date(2025, 11, 3), date(2024, 9, 9)
 # (academy, upn, first Monday, codes AM, PM, AM, PM ... on consecutive days)
 MARKS: list[tuple[str, str, date, list[str]]] = [
     ("A1", P1, SEPT, ["U", "\\", "/", "D", "/", "\\", "/", "\\", "/", "\\"]),
@@ -125,6 +134,9 @@ MARKS: list[tuple[str, str, date, list[str]]] = [
     ("A2", Q2, NOV, ["U", "U", *PRESENT[2:]]),
     ("A2", P6, NOV, ["/", "\\"]),
     ("A1", P1, date(2024, 3, 11), ["H", "J", "/", "\\"]),
+    *(("A1", upn, LAST_YEAR, ["/", "\\"]) for upn in (P1, P2, P4, P5)),
+    ("A1", P3, LAST_YEAR, ["I", "\\"]),
+    ("A1", P6, LAST_YEAR, ["N", "N"]),
 ]
 
 WITHDRAWN = datetime(2025, 10, 1, tzinfo=UTC)
@@ -370,6 +382,12 @@ def test_sessions_and_persistent_absence_per_enrolment(warehouse: str) -> None:
         ("A2", Q2, year): (10, 8, 0, 2, True, False),
         ("A2", P6, year): (2, 2, 0, 0, False, False),  # subsidiary: not in the mart
         ("A1", P1, "2023-24"): (4, 2, 2, 0, True, True),  # H and J: authorised
+        ("A1", P1, "2024-25"): (2, 2, 0, 0, False, False),
+        ("A1", P2, "2024-25"): (2, 2, 0, 0, False, False),
+        ("A1", P3, "2024-25"): (2, 1, 1, 0, True, True),
+        ("A1", P4, "2024-25"): (2, 2, 0, 0, False, False),
+        ("A1", P5, "2024-25"): (2, 2, 0, 0, False, False),
+        ("A1", P6, "2024-25"): (2, 0, 0, 2, True, True),
     }
     spells = {(r["academy_id"], r["upn"], r["academic_year"]): r["enrolment_start"] for r in rows}
     # The mover has two enrolments; pupils without enrolment rows get one spell from their
@@ -450,9 +468,44 @@ def test_periods(warehouse: str) -> None:
         date(2025, 9, 1),
         date(2025, 11, 2),
     )
-    assert {key[3] for key in mart} == {"academic_year", "term", "half_term", "week"}
+    assert {key[3] for key in mart} == {
+        "academic_year",
+        "term",
+        "half_term",
+        "week",
+        "year_to_date",
+    }
     # P8 (aged 4) is in no row: A1 counts 9 enrolments, not 10.
     assert mart[_key("academy", "A1", "all", "all")]["enrolments"] == 9
+
+
+def test_trends_against_the_same_period_last_year(warehouse: str) -> None:
+    mart = _mart(warehouse)
+    last = mart[_key("trust", "T1", "all", "all", ("2024-25", "academic_year", "2024-25"))]
+    assert _figures(last) == ("6", "12", "75.00", "8.33", "16.67", "25.00", "33.33", "33.33")
+    rates = MEASURES[2:]
+    now = mart[_key("trust", "T1", "all", "all")]
+    assert _figures(now, tuple(f"{m}_last_year" for m in rates)) == _figures(last, rates)
+    changes = tuple(f"{m}_change_pp" for m in rates)
+    assert _figures(now, changes) == ("11.79", "-4.56", "-7.23", "-11.79", "33.33", "-25.00")
+    # Year to date: to 7 Nov in both years, which is everything so far.
+    ytd = ("2025-26", "year_to_date", "to 11-07")
+    assert _figures(mart[_key("trust", "T1", "all", "all", ytd)]) == _figures(now)
+    assert mart[_key("trust", "T1", "all", "all", ytd)]["attendance_rate_last_year"] == (
+        Decimal("75.00")
+    )
+    assert ("trust", "T1", "2023-24", "year_to_date", "to 11-07", "all", "all") not in mart
+    # Week 02 of each year.
+    week = mart[_key("trust", "T1", "all", "all", ("2025-26", "week", "2025-09-08"))]
+    assert (week["period_in_year"], week["attendance_rate_last_year"]) == (
+        "week 02",
+        Decimal("75.00"),
+    )
+    # 2023-24 (P1 alone) is suppressed, so 2024-25 has nothing to compare with; A2 is
+    # suppressed in 2025-26 (and absent in 2024-25), so it shows no change.
+    assert last["attendance_rate_last_year"] is None
+    a2 = mart[_key("academy", "A2", "all", "all")]
+    assert (a2["attendance_rate_change_pp"], a2["attendance_rate_last_year"]) == (None, None)
 
 
 def _fact(url: str) -> dict[tuple[str, str, date, str], str]:
