@@ -49,17 +49,10 @@ marks as (
     cross join as_at as a
     left join calendar as c
         on f.mark_date between c.covers_from and c.covers_to
-    -- Overlapping spells at one academy (a data-quality failure the pipeline reports) must not
-    -- count a mark twice: the latest spell that covers the date takes it.
-    left join lateral (
-        select sp.enrolment_start, sp.registration
-        from {{ ref('int_enrolment_spells') }} as sp
-        where sp.academy_id = f.academy_id
-            and sp.upn = f.upn
-            and f.mark_date between sp.covers_from and sp.covers_to
-        order by sp.enrolment_start desc
-        limit 1
-    ) as s on true
+    left join {{ ref('int_enrolment_spells') }} as s
+        on f.academy_id = s.academy_id
+        and f.upn = s.upn
+        and f.mark_date between s.covers_from and s.covers_to
 ),
 
 counted as (
