@@ -91,7 +91,7 @@ from trustdata.warehouse.engine import get_engine
 
 BATCH = uuid.UUID("00000000-0000-0000-0000-000000000006")
 LOADED = datetime(2025, 11, 10, 18, 0, tzinfo=UTC)
-A2_LOADED = LOADED + timedelta(days=1)
+A2_LOADED = LOADED + timedelta(days=2)  # beyond the fact's one-day look-back
 P1, P2, P3, P4, P5, P6, P7, P8, P9, PM = (make_upn(990, 2001, 16, n) for n in range(1, 11))
 Q1, Q2 = (make_upn(990, 2002, 16, n) for n in range(1, 3))
 Y5_BIRTHDAY = date(2016, 1, 10)  # aged 9 on 31 Aug 2025: Year 5 in 2025-26
@@ -524,7 +524,8 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
     # (the date is left with no marks, so only the pre-hook can clear it); P8 deleted by the
     # MIS (his date is untouched, so only the post-hook can drop his marks). A fact row of an
     # untouched date is tampered with, to see which dates the run rebuilds. The watermark is
-    # A2's batch (published after A1's), so A1's untouched dates are older than it.
+    # A2's batch less the one-day look-back, still after A1's batch: A1's untouched dates are
+    # older than it.
     engine = get_engine(warehouse)
     marks, superseded = tables.attendance_marks, tables.attendance_marks_superseded
     p7 = ("A1", P7, date(2025, 9, 10), "AM")

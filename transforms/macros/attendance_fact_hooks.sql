@@ -1,12 +1,19 @@
 {#
-  Hooks of the incremental fct_attendance_sessions. Its watermark is the latest published_at it
-  holds; an (academy, date) is "touched" when a mark on it was published or superseded (changed
-  or deleted: both leave a copy in raw.attendance_marks_superseded) at or after the watermark.
-  ">=" rather than ">" re-does the last date once more, which is harmless: every step below
-  replaces whole (academy, date) partitions.
+  Hooks of the incremental fct_attendance_sessions. An (academy, date) is "touched" when a mark
+  on it was published or superseded (changed or deleted: both leave a copy in
+  raw.attendance_marks_superseded) at or after the watermark: the latest published_at the fact
+  holds, less var('attendance_fact_lookback', '1 day'). The look-back is needed because
+  published_at and superseded_at are the start time of the publishing transaction: a batch
+  that started before another but committed after it would otherwise fall behind the
+  watermark. Re-doing a date is harmless: every step replaces whole (academy, date) partitions.
 #}
 {% macro attendance_fact_watermark() -%}
-    (select coalesce(max(published_at), '-infinity'::timestamptz) from {{ this }})
+    (
+        select
+            coalesce(max(published_at), '-infinity'::timestamptz)
+            - interval '{{ var("attendance_fact_lookback", "1 day") }}'
+        from {{ this }}
+    )
 {%- endmacro %}
 
 {% macro attendance_fact_superseded_dates() -%}
