@@ -562,10 +562,9 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
                 _mark("A1", P6, new_day, "PM", "L") | now,
             ],
         )
-        pupils = tables.pupils.c
         conn.execute(
             update(tables.pupils)
-            .where((pupils.academy_id == "A1") & (pupils.upn == P8))
+            .where((tables.pupils.c.academy_id == "A1") & (tables.pupils.c.upn == P8))
             .values(deleted_at=datetime.now(UTC))
         )
         conn.execute(
@@ -597,3 +596,14 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
     assert rebuilt[untouched] == "\\"
     assert rebuilt == fact | {untouched: "\\"}
     assert _mart(warehouse) == incremental
+
+    # The MIS sends P8 again: restored, his marks come back on the next incremental run.
+    pupils = tables.pupils.c
+    with engine.begin() as conn:
+        conn.execute(
+            update(tables.pupils)
+            .where((pupils.academy_id == "A1") & (pupils.upn == P8))
+            .values(deleted_at=None, published_at=text("now()"))
+        )
+    run_dbt(["run", "--select", "fct_attendance_sessions"], url=warehouse, data_dir=tmp_path)
+    assert _fact(warehouse) == rebuilt | {("A1", P8, SEPT, "AM"): "/", ("A1", P8, SEPT, "PM"): "\\"}

@@ -16,6 +16,30 @@
     )
 {%- endmacro %}
 
+{#
+  Every (academy, date) the next incremental run must rebuild: dates with marks published
+  since the watermark, dates with marks superseded since, and every date of a pupil restored
+  since (a pupil the MIS deleted and then sent again: live, republished, and with no marks
+  in the fact). Whole dates, because delete+insert replaces each (academy, date) it is given.
+#}
+{% macro attendance_fact_touched_dates() -%}
+    select academy_id, mark_date
+    from {{ ref('stg_attendance_marks') }}
+    where published_at >= {{ attendance_fact_watermark() }}
+    union
+    {{ attendance_fact_superseded_dates() }}
+    union
+    select m.academy_id, m.mark_date
+    from {{ ref('stg_attendance_marks') }} as m
+    inner join {{ source('raw', 'pupils') }} as p
+        on m.academy_id = p.academy_id and m.upn = p.upn
+    where p.published_at >= {{ attendance_fact_watermark() }}
+        and p.deleted_at is null
+        and not exists (
+            select 1 from {{ this }} as f where f.academy_id = p.academy_id and f.upn = p.upn
+        )
+{%- endmacro %}
+
 {% macro attendance_fact_superseded_dates() -%}
     select distinct s.academy_id, s.mark_date
     from {{ source('raw', 'attendance_marks_superseded') }} as s

@@ -1,11 +1,12 @@
 -- The attendance fact: each pupil's current mark per session, classified by the code table in
--- force on its date. Incremental: a run re-does only the (academy, date) partitions touched by
--- marks published or superseded since the last run (delete+insert keyed on academy and date),
--- so a day of new or corrected marks rebuilds that day. `dbt build --full-refresh` rebuilds
--- everything (needed after a change to the code table seed).
+-- force on its date. Incremental: a run re-does only the (academy, date) partitions touched
+-- since the last run (delete+insert keyed on academy and date; macros/attendance_fact_hooks.sql
+-- says what touches a date), so a day of new or corrected marks rebuilds that day.
+-- `dbt build --full-refresh` rebuilds everything (needed after a change to the code table).
 -- The incremental branch reads these too; named here so dbt knows before the first run.
 -- depends_on: {{ ref('stg_attendance_marks') }}
 -- depends_on: {{ source('raw', 'attendance_marks_superseded') }}
+-- depends_on: {{ source('raw', 'pupils') }}
 {{
     config(
         materialized='incremental',
@@ -35,11 +36,5 @@ select
     m.published_at
 from {{ ref('int_attendance_marks_classified') }} as m
 {% if is_incremental() %}
-where (m.academy_id, m.mark_date) in (
-    select academy_id, mark_date
-    from {{ ref('stg_attendance_marks') }}
-    where published_at >= {{ attendance_fact_watermark() }}
-    union
-    {{ attendance_fact_superseded_dates() }}
-)
+where (m.academy_id, m.mark_date) in ({{ attendance_fact_touched_dates() }})
 {% endif %}
