@@ -6,7 +6,6 @@
 -- The incremental branch reads these too; named here so dbt knows before the first run.
 -- depends_on: {{ ref('stg_attendance_marks') }}
 -- depends_on: {{ source('raw', 'attendance_marks_superseded') }}
--- depends_on: {{ source('raw', 'pupils') }}
 {{
     config(
         materialized='incremental',
@@ -19,21 +18,16 @@
             {'columns': ['published_at']},
         ],
         pre_hook="{{ attendance_fact_clear_superseded_dates() }}",
-        post_hook="{{ attendance_fact_drop_deleted_pupils() }}",
+        post_hook=[
+            "{{ attendance_fact_drop_deleted_pupils() }}",
+            "{{ attendance_fact_resync_delete() }}",
+            "{{ attendance_fact_resync_insert() }}",
+        ],
     )
 }}
 
 select
-    m.academy_id,
-    m.upn,
-    m.mark_date,
-    m.session,
-    m.code,
-    m.source_code,
-    m.category,
-    m.academic_year_start,
-    m.academic_year,
-    m.published_at
+    {{ attendance_fact_columns() }}
 from {{ ref('int_attendance_marks_classified') }} as m
 {% if is_incremental() %}
 where (m.academy_id, m.mark_date) in ({{ attendance_fact_touched_dates() }})
