@@ -278,7 +278,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from trustdata import orchestration
 
     orchestration.prepare_warehouse(config_path=args.config)
-    print(json.dumps(orchestration.build_warehouse(select=args.select)))
+    summary = orchestration.build_warehouse(select=args.select, full_refresh=args.full_refresh)
+    print(json.dumps(summary))
     return 0
 
 
@@ -371,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     relay.set_defaults(func=cmd_relay)
     build = sub.add_parser("build", help="run dbt build over the warehouse")
     build.add_argument("--select", help="dbt node selection")
+    build.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild incremental models from scratch (after a change to the code table)",
+    )
     build.set_defaults(func=cmd_build)
     airflow = sub.add_parser("airflow", help="airflow CLI on the quick-start setup")
     airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)

@@ -53,3 +53,19 @@ def test_seed_is_a_byte_for_byte_copy_of_the_domain_code_table() -> None:
     seed = PROJECT_DIR / "seeds" / "attendance_codes.csv"
     domain = REPO / "src" / "trustdata" / "domain" / "attendance_codes.csv"
     assert seed.read_bytes() == domain.read_bytes()
+
+
+def test_build_warehouse_passes_full_refresh_to_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The attendance fact is incremental: a change to the code table needs a full refresh.
+    from trustdata.orchestration import tasks
+    from trustdata.warehouse import dbt
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(tasks, "warehouse_url", lambda: "postgresql+psycopg://u@h/d")
+    monkeypatch.setattr(dbt, "run_dbt", lambda args, *, url: calls.append(args))
+    tasks.build_warehouse()
+    tasks.build_warehouse(select="fct_attendance_sessions+", full_refresh=True)
+    assert calls == [
+        ["build"],
+        ["build", "--select", "fct_attendance_sessions+", "--full-refresh"],
+    ]

@@ -197,10 +197,15 @@ def render_quality_docs(*, academy_id: str | None = None, per_feed: int = 10) ->
     return {"academy_id": academy_id, "validations": rendered, "index": str(index)}
 
 
-def build_warehouse(*, select: str | None = None) -> Summary:
-    """Run ``dbt build`` over the marts (optionally a selection) against the warehouse."""
+def build_warehouse(*, select: str | None = None, full_refresh: bool = False) -> Summary:
+    """Run ``dbt build`` over the marts (optionally a selection) against the warehouse.
+
+    ``full_refresh`` rebuilds incremental models (the attendance fact) from scratch, as a
+    change to the code table needs.
+    """
     from trustdata.warehouse.dbt import run_dbt
 
     args = ["build"] + (["--select", select] if select else [])
+    args += ["--full-refresh"] if full_refresh else []
     run_dbt(args, url=warehouse_url())
     return {"dbt": " ".join(args), "status": "success"}

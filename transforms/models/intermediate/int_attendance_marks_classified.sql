@@ -18,6 +18,7 @@ select
     m.session,
     m.code,
     m.source_code,
+    m.published_at,
     c.category,
     c.counts_as_possible,
     c.counts_as_attendance,

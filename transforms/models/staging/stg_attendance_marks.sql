@@ -6,7 +6,8 @@ select
     marks.mark_date,
     marks.session,
     marks.code,
-    marks.source_code
+    marks.source_code,
+    marks.published_at
 from {{ source('raw', 'attendance_marks') }} as marks
 where not exists (
     select 1

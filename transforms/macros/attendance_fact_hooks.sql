@@ -1,0 +1,105 @@
+{#
+  The incremental fct_attendance_sessions. An (academy, date) is "touched" when a mark on it
+  was published or superseded (changed or deleted: both leave a copy in
+  raw.attendance_marks_superseded) at or after the watermark: the latest published_at the fact
+  holds, less var('attendance_fact_lookback', '1 day'). The look-back is needed because
+  published_at and superseded_at are the start time of the publishing transaction: a batch
+  that started before another but committed after it would otherwise fall behind the
+  watermark. Re-doing a date is harmless: every step replaces whole (academy, date) partitions.
+  What leaves no such trace (a pupil the MIS restored, raw rows removed by hand) is caught
+  after the run by comparing each academy's mark count with staging (attendance_fact_resync).
+#}
+{% macro attendance_fact_columns() -%}
+    m.academy_id,
+    m.upn,
+    m.mark_date,
+    m.session,
+    m.code,
+    m.source_code,
+    m.category,
+    m.academic_year_start,
+    m.academic_year,
+    m.published_at
+{%- endmacro %}
+
+{% macro attendance_fact_watermark() -%}
+    (
+        select
+            coalesce(max(published_at), '-infinity'::timestamptz)
+            - interval '{{ var("attendance_fact_lookback", "1 day") }}'
+        from {{ this }}
+    )
+{%- endmacro %}
+
+{% macro attendance_fact_superseded_dates() -%}
+    select distinct s.academy_id, s.mark_date
+    from {{ source('raw', 'attendance_marks_superseded') }} as s
+    where s.superseded_at >= {{ attendance_fact_watermark() }}
+{%- endmacro %}
+
+{# Every (academy, date) with marks published or superseded since the watermark. #}
+{% macro attendance_fact_touched_dates() -%}
+    select academy_id, mark_date
+    from {{ ref('stg_attendance_marks') }}
+    where published_at >= {{ attendance_fact_watermark() }}
+    union
+    {{ attendance_fact_superseded_dates() }}
+{%- endmacro %}
+
+{#
+  Pre-hook: empty the dates whose marks were superseded, so that a date whose last mark was
+  deleted (which the new rows cannot replace) does not keep it.
+#}
+{% macro attendance_fact_clear_superseded_dates() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as f
+        using ({{ attendance_fact_superseded_dates() }}) as t
+        where f.academy_id = t.academy_id and f.mark_date = t.mark_date
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  Post-hook: drop the marks of pupils the MIS has deleted since their marks were loaded
+  (staging leaves them out, but an incremental run would not otherwise revisit their dates).
+#}
+{% macro attendance_fact_drop_deleted_pupils() -%}
+    delete from {{ this }} as f
+    using {{ source('raw', 'pupils') }} as p
+    where p.academy_id = f.academy_id
+        and p.upn = f.upn
+        and p.deleted_at is not null
+{%- endmacro %}
+
+{#
+  Post-hooks, last: rebuild every academy whose mark count differs from staging's, i.e. whose
+  marks changed without a trace the watermark can see (a restored pupil, rows removed from raw
+  outside the pipeline). The delete leaves exactly those academies out of step (with no rows),
+  so the insert's own check finds the same ones. In step, nothing is rewritten.
+#}
+{% macro attendance_fact_academies_out_of_step() -%}
+    select coalesce(s.academy_id, f.academy_id)
+    from (
+        select academy_id, count(*) as marks
+        from {{ ref('stg_attendance_marks') }}
+        group by academy_id
+    ) as s
+    full join (
+        select academy_id, count(*) as marks from {{ this }} group by academy_id
+    ) as f
+        on s.academy_id = f.academy_id
+    where s.marks is distinct from f.marks
+{%- endmacro %}
+
+{% macro attendance_fact_resync_delete() -%}
+    delete from {{ this }}
+    where academy_id in ({{ attendance_fact_academies_out_of_step() }})
+{%- endmacro %}
+
+{% macro attendance_fact_resync_insert() -%}
+    insert into {{ this }}
+    select {{ attendance_fact_columns() }}
+    from {{ ref('int_attendance_marks_classified') }} as m
+    where m.academy_id in ({{ attendance_fact_academies_out_of_step() }})
+{%- endmacro %}
