@@ -28,12 +28,14 @@ class AttendanceGap(SQLModel, table=True):
     academic_year: str = Field(primary_key=True)
     unit_name: str
     academic_year_start: int
-    disadvantaged_pupils: int
-    other_pupils: int
-    disadvantaged_possible_sessions: int
-    disadvantaged_attended_sessions: int
-    other_possible_sessions: int
-    other_attended_sessions: int
+    disadvantaged_suppressed: bool
+    other_suppressed: bool
+    disadvantaged_pupils: int | None
+    other_pupils: int | None
+    disadvantaged_possible_sessions: int | None
+    disadvantaged_attended_sessions: int | None
+    other_possible_sessions: int | None
+    other_attended_sessions: int | None
     disadvantaged_attendance_rate: Decimal | None
     other_attendance_rate: Decimal | None
     attendance_gap_pp: Decimal | None
@@ -42,9 +44,13 @@ class AttendanceGap(SQLModel, table=True):
 class GroupAttendancePublic(SQLModel):
     """Attendance of one pupil group."""
 
-    pupils: int
-    possible_sessions: int
-    attended_sessions: int
+    suppressed: bool = Field(
+        description="True for a group of fewer than 5 pupils: its figures are null, so no "
+        "pupil can be identified"
+    )
+    pupils: int | None
+    possible_sessions: int | None
+    attended_sessions: int | None
     attendance_rate: float | None = Field(description="Percentage of possible sessions attended")
 
 
@@ -76,12 +82,14 @@ class AttendanceGapPublic(SQLModel):
             name=row.unit_name,
             academic_year=row.academic_year,
             disadvantaged=GroupAttendancePublic(
+                suppressed=row.disadvantaged_suppressed,
                 pupils=row.disadvantaged_pupils,
                 possible_sessions=row.disadvantaged_possible_sessions,
                 attended_sessions=row.disadvantaged_attended_sessions,
                 attendance_rate=rate(row.disadvantaged_attendance_rate),
             ),
             other=GroupAttendancePublic(
+                suppressed=row.other_suppressed,
                 pupils=row.other_pupils,
                 possible_sessions=row.other_possible_sessions,
                 attended_sessions=row.other_attended_sessions,

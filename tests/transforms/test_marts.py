@@ -197,6 +197,11 @@ def _drop_dbt_schemas(engine: Engine) -> None:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
+BUILD = ["build", "--select", "+mart_attendance_gap"]
+#: The cohort's groups are of 1 to 4 pupils: built unsuppressed so each figure can be checked.
+UNSUPPRESSED = ["build", "--vars", "{suppression_threshold: 1}"]
+
+
 @pytest.fixture(scope="module")
 def dbt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dbt's target/ and logs/ for the module's builds of the session warehouse: a later build
@@ -212,7 +217,7 @@ def warehouse(warehouse_url: str, dbt_dir: Path) -> Iterator[str]:
     try:
         _seed_cohort(engine)
         _seed_histories(engine)
-        run_dbt(["build"], url=warehouse_url, data_dir=dbt_dir)
+        run_dbt(UNSUPPRESSED, url=warehouse_url, data_dir=dbt_dir)
         yield warehouse_url
     finally:
         _empty_sources(engine)
@@ -355,8 +360,40 @@ def test_pupil_year_flags(warehouse: str) -> None:
 
 def test_rebuild_gives_identical_results(warehouse: str, dbt_dir: Path) -> None:
     before = _mart(warehouse)
-    run_dbt(["build"], url=warehouse, data_dir=dbt_dir)
+    run_dbt(UNSUPPRESSED, url=warehouse, data_dir=dbt_dir)
     assert _mart(warehouse) == before
+
+
+def test_small_groups_are_suppressed_in_the_served_mart(warehouse: str, dbt_dir: Path) -> None:
+    # At a threshold of 3 pupils: A1 (2 and 2), A2 (1 and 1), A3's one other pupil, HN's 2
+    # disadvantaged and HS (1 and 1) are suppressed; HN's 3 others and T1 (3 and 4) are shown.
+    # A3 has no disadvantaged pupil: nothing to suppress, its NULL rate stays as it was.
+    try:
+        run_dbt([*BUILD, "--vars", "{suppression_threshold: 3}"], url=warehouse, data_dir=dbt_dir)
+        mart = _mart(warehouse)
+        flags = {
+            unit: (row["disadvantaged_suppressed"], row["other_suppressed"])
+            for unit, row in mart.items()
+            if unit[2] == "2025-26"
+        }
+        assert flags == {
+            ("academy", "A1", "2025-26"): (True, True),
+            ("academy", "A2", "2025-26"): (True, True),
+            ("academy", "A3", "2025-26"): (False, True),
+            ("hub", "HN", "2025-26"): (True, False),
+            ("hub", "HS", "2025-26"): (True, True),
+            ("trust", "T1", "2025-26"): (False, False),
+        }
+        assert _measures(mart[("academy", "A1", "2025-26")]) == (
+            (None,) * 6,
+            (None, None, None),
+        )
+        hn = mart[("hub", "HN", "2025-26")]
+        assert _measures(hn) == ((None, 3, None, None, 7, 6), (None, "85.71", None))
+        t1 = mart[("trust", "T1", "2025-26")]
+        assert _measures(t1) == ((3, 4, 11, 7, 10, 7), ("63.64", "70.00", "-6.36"))
+    finally:
+        run_dbt(UNSUPPRESSED, url=warehouse, data_dir=dbt_dir)
 
 
 def test_a_second_database_in_the_same_process(

@@ -2,6 +2,9 @@
 -- One aggregate at academy grain, rolled up with GROUPING SETS so that hub and trust figures
 -- are sums of the same session counts (rates are ratios of sums, never averages of rates).
 -- Headline cohort only: pupils of compulsory school age, leavers included.
+-- Served by the API, so a group of fewer than var('suppression_threshold', 5) pupils has its
+-- figures (and the gap) suppressed: NULL, with `<group>_suppressed` true.
+{% set threshold = var('suppression_threshold', 5) %}
 with cohort as (
     select
         py.academy_id,
@@ -85,6 +88,15 @@ rates as (
             / nullif(disadvantaged_possible_sessions, 0) as disadvantaged_rate_exact,
         100.0 * other_attended_sessions / nullif(other_possible_sessions, 0) as other_rate_exact
     from rolled_up
+),
+
+flagged as (
+    select
+        *,
+        disadvantaged_pupils > 0 and disadvantaged_pupils < {{ threshold }}
+            as disadvantaged_suppressed,
+        other_pupils > 0 and other_pupils < {{ threshold }} as other_suppressed
+    from rates
 )
 
 select
@@ -93,14 +105,22 @@ select
     unit_name,
     academic_year,
     academic_year_start,
-    disadvantaged_pupils,
-    other_pupils,
-    disadvantaged_possible_sessions,
-    disadvantaged_attended_sessions,
-    other_possible_sessions,
-    other_attended_sessions,
-    round(disadvantaged_rate_exact, 2) as disadvantaged_attendance_rate,
-    round(other_rate_exact, 2) as other_attendance_rate,
+    disadvantaged_suppressed,
+    other_suppressed,
+    case when not disadvantaged_suppressed then disadvantaged_pupils end
+        as disadvantaged_pupils,
+    case when not other_suppressed then other_pupils end as other_pupils,
+    case when not disadvantaged_suppressed then disadvantaged_possible_sessions end
+        as disadvantaged_possible_sessions,
+    case when not disadvantaged_suppressed then disadvantaged_attended_sessions end
+        as disadvantaged_attended_sessions,
+    case when not other_suppressed then other_possible_sessions end as other_possible_sessions,
+    case when not other_suppressed then other_attended_sessions end as other_attended_sessions,
+    case when not disadvantaged_suppressed then round(disadvantaged_rate_exact, 2) end
+        as disadvantaged_attendance_rate,
+    case when not other_suppressed then round(other_rate_exact, 2) end as other_attendance_rate,
     -- From the unrounded rates, so the gap is not off by a rounding step.
-    round(disadvantaged_rate_exact - other_rate_exact, 2) as attendance_gap_pp
-from rates
+    case when not (disadvantaged_suppressed or other_suppressed)
+        then round(disadvantaged_rate_exact - other_rate_exact, 2)
+    end as attendance_gap_pp
+from flagged
