@@ -259,8 +259,7 @@ def audit(
         values = parameters(conn, batch, academy, today)
     severities = dict(academy.quality.severity) if academy is not None else {}
     chosen, skipped = applicable(suite, batch, values, severities)
-    url = engine.url.render_as_string(hide_password=False)
-    validation = validate(url, suite, batch, chosen, skipped)
+    validation = validate(engine, suite, batch, chosen, skipped)
     kwargs_of = {check.name: kwargs for check, _, kwargs in chosen}
     with engine.begin() as conn:
         batch = _auditable(conn, batch_id, lock=True)

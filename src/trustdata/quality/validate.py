@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import Batch, BatchStatus
 from trustdata.pipeline.land import LANDING
 from trustdata.quality.suites import Check, Severity, Suite
-from trustdata.warehouse.engine import get_engine
 from trustdata.warehouse.migrate import drop_validation_views
 from trustdata.warehouse.tables import batches
 
@@ -265,7 +264,7 @@ def _count(check: Check, result: dict[str, Any]) -> int | None:
 
 
 def validate(
-    url: str,
+    engine: Engine,
     suite: Suite,
     batch: Batch,
     chosen: list[tuple[Check, Severity, dict[str, Any]]],
@@ -274,11 +273,10 @@ def validate(
     """Validate the batch's staged rows with GX; raise QualityCheckError if a check can't run."""
     started = time.perf_counter()
     table = LANDING[Stream(batch.stream)][0]
-    source = _Gx.source(url)
+    source = _Gx.source(engine.url.render_as_string(hide_password=False))
     # The batch is a view over its staging rows, which GX reads as a table: as a query asset,
     # GX would run the whole query once just to learn its column names (1M rows fetched).
     view = f"gx_batch_{batch.batch_id.hex}_{uuid.uuid4().hex[:6]}"
-    engine = get_engine(url)
     with engine.begin() as conn:
         drop_validation_views(conn, batch.batch_id.hex)  # left by a killed earlier attempt
         conn.execute(
