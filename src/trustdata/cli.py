@@ -10,6 +10,7 @@ trustdata release ACADEMY         send quarantined rows through audit and publis
 trustdata relay [--once]          relay stored MIS events to Airflow as asset events
 trustdata quality-docs [--out DIR]  Great Expectations Data Docs of the latest validations
 trustdata build                   run dbt over the warehouse
+trustdata api-client create|list|rotate|revoke  the read API's clients and their keys
 trustdata airflow ARGS...         the airflow CLI on the quick-start setup
 trustdata demo                    the whole demo: sandbox MIS, DAG runs, dbt, API
 """
@@ -378,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild incremental models from scratch (after a change to the code table)",
     )
     build.set_defaults(func=cmd_build)
+    from trustdata.access.commands import add_parser as add_api_client_parser
+
+    add_api_client_parser(sub)
     airflow = sub.add_parser("airflow", help="airflow CLI on the quick-start setup")
     airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)
     airflow.set_defaults(func=cmd_airflow)

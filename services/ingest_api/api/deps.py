@@ -6,10 +6,14 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from ingest_api.core.db import engine
+from ingest_api.problems import Problem
+from trustdata.access.clients import authenticate
+from trustdata.access.scopes import Access
 from trustdata.config.trust import TrustConfig
 
 
@@ -20,7 +24,7 @@ def get_session() -> Iterator[Session]:
 
 
 def get_engine() -> Engine:
-    """The warehouse engine, for the few writes the API makes (the event outbox)."""
+    """The warehouse engine, for the few writes the API makes (outbox, access log, tokens)."""
     return engine()
 
 
@@ -33,3 +37,53 @@ def get_trust(request: Request) -> TrustConfig:
 SessionDep = Annotated[Session, Depends(get_session)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TrustDep = Annotated[TrustConfig, Depends(get_trust)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A client's key (td_...) or a token from /api/v1/token (tdt_...).",
+)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trustdata"'}
+
+
+def get_access(
+    session: SessionDep,
+    trust: TrustDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Access:
+    """The calling client's access; 401 without a live key or token."""
+    if credentials is None:
+        raise Problem(
+            401,
+            "Not authenticated",
+            "send the client's key or token as 'Authorization: Bearer <key>'; the trust's data "
+            "team creates clients with 'trustdata api-client create'",
+            headers=_CHALLENGE,
+        )
+    caller = authenticate(session.connection(), credentials.credentials)
+    if caller is None:
+        raise Problem(
+            401,
+            "Invalid credentials",
+            "the key or token is unknown, revoked or expired: ask for a new key, or get a new "
+            "token from /api/v1/token",
+            headers={"WWW-Authenticate": 'Bearer realm="trustdata", error="invalid_token"'},
+        )
+    return Access.resolve(caller.client_id, caller.scopes, trust)
+
+
+AccessDep = Annotated[Access, Depends(get_access)]
+
+
+def require_unit(access: Access, session: Session, *, level: str, unit_id: str) -> None:
+    """404 for a unit the trust does not have, 403 for one outside the client's scopes."""
+    from ingest_api import crud
+
+    if not crud.unit_exists(session, level=level, unit_id=unit_id):
+        raise Problem(404, f"Unknown {level}", f"no {level} with id {unit_id!r} in the trust")
+    if not access.sees(level, unit_id):
+        raise Problem(
+            403,
+            "Outside the client's scopes",
+            f"client {access.client_id!r} may not read {level} {unit_id!r} "
+            f"(its scopes: {', '.join(access.scopes)})",
+        )

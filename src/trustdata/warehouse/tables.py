@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 metadata = MetaData()
 
@@ -223,6 +224,49 @@ validation_checks = Table(
     schema="meta",
 )
 """One row per check of each validation: its severity in force, outcome and failing count."""
+
+api_clients = Table(
+    "api_clients",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("key_id", Text, nullable=False, unique=True),
+    Column("key_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+    schema="meta",
+)
+"""Clients of the read API: scopes, and the id and SHA-256 of their key (never the key)."""
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", Text, primary_key=True),
+    Column("client_id", Text, nullable=False, index=True),
+    Column("token_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    schema="meta",
+)
+"""Short-lived tokens issued for a client's key (OAuth2 client credentials), stored hashed."""
+
+api_access_log = Table(
+    "api_access_log",
+    metadata,
+    Column("access_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("client_id", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    Column("academy_id", Text, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("status", Integer, nullable=False),
+    Index("ix_api_access_log_client_at", "client_id", "at"),
+    schema="meta",
+)
+"""Every pupil-level read through the API: who, what (path, query, academy, records), when."""
 
 # --- staging: landed batches awaiting audit and publish (UNLOGGED for load speed) ---
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from ingest_api import crud
-from ingest_api.api.deps import SessionDep
+from ingest_api.api.deps import AccessDep, SessionDep, require_unit
 from ingest_api.models import AttendanceGapPublic
 from ingest_api.problems import Problem
 from trustdata.warehouse.tables import trust
@@ -42,11 +42,10 @@ def _check_year(academic_year: str | None) -> None:
 
 
 def _gap(
-    session: SessionDep, level: str, unit_id: str, academic_year: str | None
+    session: SessionDep, access: AccessDep, level: str, unit_id: str, academic_year: str | None
 ) -> AttendanceGapPublic:
     _check_year(academic_year)
-    if not crud.unit_exists(session, level=level, unit_id=unit_id):
-        raise Problem(404, f"Unknown {level}", f"no {level} with id {unit_id!r} in the trust")
+    require_unit(access, session, level=level, unit_id=unit_id)
     row = crud.attendance_gap(session, level=level, unit_id=unit_id, academic_year=academic_year)
     if row is None:
         years = crud.years_available(session, level=level, unit_id=unit_id)
@@ -59,26 +58,26 @@ def _gap(
 
 @router.get("/trust/attendance-gap", response_model=AttendanceGapPublic)
 def trust_attendance_gap(
-    session: SessionDep, academic_year: YearQuery = None
+    session: SessionDep, access: AccessDep, academic_year: YearQuery = None
 ) -> AttendanceGapPublic:
     """Trust-wide attendance of disadvantaged pupils and of others, and the gap."""
     trust_id = session.connection().execute(select(trust.c.trust_id)).scalar_one_or_none()
     if trust_id is None:
         raise Problem(404, "Unknown trust", "the warehouse holds no trust yet: run the pipeline")
-    return _gap(session, "trust", trust_id, academic_year)
+    return _gap(session, access, "trust", trust_id, academic_year)
 
 
 @router.get("/hubs/{hub_id}/attendance-gap", response_model=AttendanceGapPublic)
 def hub_attendance_gap(
-    session: SessionDep, hub_id: IdPath, academic_year: YearQuery = None
+    session: SessionDep, access: AccessDep, hub_id: IdPath, academic_year: YearQuery = None
 ) -> AttendanceGapPublic:
     """A hub's attendance of disadvantaged pupils and of others, and the gap."""
-    return _gap(session, "hub", hub_id, academic_year)
+    return _gap(session, access, "hub", hub_id, academic_year)
 
 
 @router.get("/academies/{academy_id}/attendance-gap", response_model=AttendanceGapPublic)
 def academy_attendance_gap(
-    session: SessionDep, academy_id: IdPath, academic_year: YearQuery = None
+    session: SessionDep, access: AccessDep, academy_id: IdPath, academic_year: YearQuery = None
 ) -> AttendanceGapPublic:
     """An academy's attendance of disadvantaged pupils and of others, and the gap."""
-    return _gap(session, "academy", academy_id, academic_year)
+    return _gap(session, access, "academy", academy_id, academic_year)

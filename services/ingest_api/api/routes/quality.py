@@ -5,29 +5,27 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ingest_api import crud
-from ingest_api.api.deps import SessionDep
+from ingest_api.api.deps import AccessDep, SessionDep, require_unit
 from ingest_api.api.routes.attendance import IdPath
 from ingest_api.models import QualityPublic
-from ingest_api.problems import Problem
 
 router = APIRouter(tags=["quality"])
 
 
 @router.get("/quality", response_model=QualityPublic)
-def trust_quality(session: SessionDep) -> QualityPublic:
+def trust_quality(session: SessionDep, access: AccessDep) -> QualityPublic:
     """Every academy's feeds: the latest batch's audit outcome and the checks it failed."""
-    data = crud.quality(session, academy_id=None)
+    data = [f for f in crud.quality(session, academy_id=None) if f.academy_id in access.academies]
     return QualityPublic(data=data, count=len(data))
 
 
 @router.get("/academies/{academy_id}/quality", response_model=QualityPublic)
-def academy_quality(session: SessionDep, academy_id: IdPath) -> QualityPublic:
+def academy_quality(session: SessionDep, access: AccessDep, academy_id: IdPath) -> QualityPublic:
     """One academy's feeds: failing checks with counts and example MIS pupil ids to look up.
 
     ``waiting_release`` counts quarantined rows of any batch that have not been released yet
     (``trustdata release``), for example marks of a pupil the roll did not hold.
     """
-    if not crud.unit_exists(session, level="academy", unit_id=academy_id):
-        raise Problem(404, "Unknown academy", f"no academy with id {academy_id!r} in the trust")
+    require_unit(access, session, level="academy", unit_id=academy_id)
     data = crud.quality(session, academy_id=academy_id)
     return QualityPublic(data=data, count=len(data))
