@@ -1,7 +1,9 @@
-"""Helpers the end-to-end tests share: a one-academy trust config, a full sync, a row count."""
+"""Helpers the end-to-end tests share: a one-academy trust config, a full sync, a row count,
+read API keys."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,16 @@ def count(engine: Engine, table: Table) -> int:
     """Rows in ``table``."""
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def api_key(engine: Engine, *scopes: str) -> str:
+    """A new read API client's key with these scopes (default: trust-wide)."""
+    from trustdata.access.clients import create_client
+
+    client_id = f"test-{uuid.uuid4().hex[:12]}"
+    return create_client(engine, client_id=client_id, scopes=scopes or ("trust",))
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The Authorization header of a key or token."""
+    return {"Authorization": f"Bearer {key}"}

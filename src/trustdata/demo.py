@@ -184,19 +184,35 @@ def run_demo(
     return 0
 
 
+def _demo_key() -> str:
+    """A key for the demo's trust-wide client, new each run (the last one stops working)."""
+    from trustdata.access.clients import ClientError, create_client, rotate_key
+    from trustdata.warehouse.engine import get_engine, warehouse_url
+
+    engine = get_engine(warehouse_url())
+    try:
+        return create_client(
+            engine, client_id="demo", scopes=("pupils", "trust"), description="trustdata demo"
+        )
+    except ClientError:
+        return rotate_key(engine, client_id="demo")
+
+
 def _print_examples(base: str, config: TrustConfig) -> None:
     year = "2025-26"
+    key = _demo_key()
     first = config.academies[0].id if config.academies else "none"
     examples = [
         f"{base}/api/v1/trust/attendance-gap?academic_year={year}",
         f"{base}/api/v1/academies/{first}/attendance-gap?academic_year={year}",
     ]
     _say(f"read API: {base}  (OpenAPI docs: {base}/docs)")
+    _say(f"the demo client's key (scopes pupils, trust): export KEY={key}")
     docs = quality_docs_folder(first) / "index.html"
     if docs.is_file():
         _say(f"data quality of {first} (Great Expectations Data Docs): {docs.resolve().as_uri()}")
     for example in examples:
-        print(f"\n$ curl '{example}'")
-        response = httpx.get(example, timeout=10)
+        print(f"\n$ curl -H 'Authorization: Bearer $KEY' '{example}'")
+        response = httpx.get(example, timeout=10, headers={"Authorization": f"Bearer {key}"})
         print(json.dumps(response.json(), indent=2))
     print()

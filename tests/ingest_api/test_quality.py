@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from sandbox_mis.testing import running_app
 from tests.fakes import FakeWonde, mark, student
-from tests.helpers import sync_stream
+from tests.helpers import api_key, bearer, sync_stream
 from trustdata.orchestration.quarantine import release_quarantined
 from trustdata.warehouse.tables import pupils
 
@@ -27,12 +27,12 @@ DAY = date(2025, 9, 8)
 
 
 @pytest.fixture
-def api(config: str) -> Iterator[httpx.Client]:
+def api(config: str, engine: Engine) -> Iterator[httpx.Client]:
     from ingest_api.main import create_app
 
     with (
         running_app(create_app(Path(config), relay=False)) as root,
-        httpx.Client(base_url=f"{root}/api/v1") as client,
+        httpx.Client(base_url=f"{root}/api/v1", headers=bearer(api_key(engine))) as client,
     ):
         yield client
 

@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sandbox_mis.dataset import generate
 from sandbox_mis.testing import running_app, running_sandbox
 from tests.conftest import write_trust_config
+from tests.helpers import api_key, bearer
 from trustdata import orchestration
 from trustdata.domain.codes import Category, national_code_table
 from trustdata.warehouse.engine import get_engine
@@ -27,7 +28,7 @@ YEAR = "2025-26"
 
 
 @pytest.fixture(scope="module")
-def api(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """The API, serving marts built from the sandbox trust at a small scale."""
     engine = get_engine(warehouse_url)
     with engine.begin() as conn:
@@ -49,8 +50,12 @@ def api(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     orchestration.build_warehouse()
     from ingest_api.main import create_app
 
-    with running_app(create_app()) as root:
-        yield root
+    key = api_key(engine)
+    with (
+        running_app(create_app()) as root,
+        httpx.Client(base_url=root, headers=bearer(key)) as client,
+    ):
+        yield client
 
 
 SUPPRESSED_BELOW = 5  # the marts' default suppression_threshold
@@ -109,7 +114,7 @@ def expected_rates(
     return result
 
 
-def test_gap_at_every_level_matches_raw(api: str, warehouse_url: str) -> None:
+def test_gap_at_every_level_matches_raw(api: httpx.Client, warehouse_url: str) -> None:
     expected = expected_rates(warehouse_url)
     paths = {
         ("trust", "demo_trust"): "/api/v1/trust/attendance-gap",
@@ -120,7 +125,7 @@ def test_gap_at_every_level_matches_raw(api: str, warehouse_url: str) -> None:
     }
     suppressed = shown = 0
     for unit, path in paths.items():
-        response = httpx.get(api + path, params={"academic_year": YEAR})
+        response = api.get(path, params={"academic_year": YEAR})
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["level"], body["id"], body["academic_year"]) == (*unit, YEAR)
@@ -148,13 +153,13 @@ def test_gap_at_every_level_matches_raw(api: str, warehouse_url: str) -> None:
     assert suppressed and shown  # the sandbox at this scale has small groups and large ones
 
 
-def test_latest_year_is_the_default(api: str) -> None:
-    body = httpx.get(api + "/api/v1/academies/ashbrook/attendance-gap").json()
+def test_latest_year_is_the_default(api: httpx.Client) -> None:
+    body = api.get("/api/v1/academies/ashbrook/attendance-gap").json()
     assert body["academic_year"] == YEAR
 
 
-def test_academies_list(api: str) -> None:
-    body = httpx.get(api + "/api/v1/academies").json()
+def test_academies_list(api: httpx.Client) -> None:
+    body = api.get("/api/v1/academies").json()
     assert body["count"] == 4
     assert {a["id"] for a in body["data"]} == {"oakfield", "ashbrook", "elmstead", "yewtree"}
 
@@ -186,33 +191,33 @@ def test_academies_list(api: str) -> None:
     ],
 )
 def test_bad_requests_are_problem_details(
-    api: str, path: str, params: dict[str, Any], status: int, needle: str
+    api: httpx.Client, path: str, params: dict[str, Any], status: int, needle: str
 ) -> None:
-    response = httpx.get(api + path, params=params)
+    response = api.get(path, params=params)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["status"] == status and needle in body["detail"]
 
 
-def test_freshness_per_feed(api: str) -> None:
-    body = httpx.get(api + "/api/v1/freshness").json()
+def test_freshness_per_feed(api: httpx.Client) -> None:
+    body = api.get("/api/v1/freshness").json()
     feeds = {(f["academy_id"], f["stream"]) for f in body["data"]}
     assert body["count"] == 8 and ("oakfield", "attendance") in feeds
     assert all(f["healthy"] and f["latest_status"] == "published" for f in body["data"])
     assert all(f["last_published_at"] and f["last_rows_published"] > 0 for f in body["data"])
-    one = httpx.get(api + "/api/v1/academies/ashbrook/freshness").json()
+    one = api.get("/api/v1/academies/ashbrook/freshness").json()
     assert [f["stream"] for f in one["data"]] == ["attendance", "pupils"]
-    missing = httpx.get(api + "/api/v1/academies/nowhere/freshness")
+    missing = api.get("/api/v1/academies/nowhere/freshness")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
 
 
-def test_health_and_ready(api: str) -> None:
-    assert httpx.get(api + "/health").json() == {"status": "ok"}
-    assert httpx.get(api + "/ready").json() == {"status": "ready"}
+def test_health_and_ready(api: httpx.Client) -> None:
+    assert api.get("/health").json() == {"status": "ok"}
+    assert api.get("/ready").json() == {"status": "ready"}
 
 
-def test_openapi_documents_the_gap_endpoints(api: str) -> None:
-    spec = httpx.get(api + "/openapi.json").json()
+def test_openapi_documents_the_gap_endpoints(api: httpx.Client) -> None:
+    spec = api.get("/openapi.json").json()
     assert "/api/v1/trust/attendance-gap" in spec["paths"]

@@ -1,0 +1,170 @@
+"""Access to the read API over real HTTP: keys, tokens, scopes, revocation, and the CLI.
+
+The demo trust's structure (hubs north = oakfield + ashbrook, south = elmstead + yewtree) with
+no marts built: every scope check runs before the data is read, so a refused request is a 403
+and an allowed one reaches the data (freshness and quality answer from meta tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from sandbox_mis.testing import running_app
+from tests.conftest import write_trust_config
+from tests.helpers import api_key, bearer
+from trustdata import orchestration
+from trustdata.access.clients import revoke_client, rotate_key
+from trustdata.cli import main
+from trustdata.warehouse.tables import api_clients, api_tokens
+
+ACADEMIES = {"oakfield", "ashbrook", "elmstead", "yewtree"}
+
+
+@pytest.fixture
+def trust(tmp_path: Path, engine: Engine) -> Path:
+    path = write_trust_config(tmp_path, "http://127.0.0.1:9/v1.0")
+    orchestration.prepare_warehouse(config_path=str(path))
+    return path
+
+
+@pytest.fixture
+def api(trust: Path) -> Iterator[httpx.Client]:
+    from ingest_api.main import create_app
+
+    with (
+        running_app(create_app(trust, relay=False)) as root,
+        httpx.Client(base_url=f"{root}/api/v1") as client,
+    ):
+        yield client
+
+
+def _problem(response: httpx.Response, status: int, needle: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert needle in response.json()["detail"]
+
+
+def test_every_data_route_needs_a_live_credential(api: httpx.Client, engine: Engine) -> None:
+    paths = ["/academies", "/freshness", "/quality", "/trust/attendance-gap"]
+    paths += ["/hubs/north/attendance-gap", "/academies/oakfield/freshness"]
+    for path in paths:
+        response = api.get(path)
+        _problem(response, 401, "Authorization: Bearer")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    for credential in ("nonsense", "td_0123456789abcdef_" + "x" * 43, api_key(engine) + "x"):
+        _problem(api.get("/academies", headers=bearer(credential)), 401, "unknown, revoked")
+    # Health and readiness stay open, for load balancers.
+    assert api.get(str(api.base_url.copy_with(path="/health"))).status_code == 200
+
+
+def test_an_academy_scoped_client_sees_only_its_academy(api: httpx.Client, engine: Engine) -> None:
+    headers = bearer(api_key(engine, "academy:oakfield"))
+    listed = api.get("/academies", headers=headers).json()
+    assert [a["id"] for a in listed["data"]] == ["oakfield"]
+    assert api.get("/academies/oakfield/freshness", headers=headers).status_code == 200
+    assert api.get("/academies/oakfield/quality", headers=headers).status_code == 200
+    for path in ("/academies/ashbrook/freshness", "/academies/yewtree/quality"):
+        _problem(api.get(path, headers=headers), 403, "may not read academy")
+    _problem(
+        api.get("/academies/ashbrook/attendance-gap", headers=headers), 403, "academy:oakfield"
+    )
+    _problem(api.get("/hubs/north/attendance-gap", headers=headers), 403, "may not read hub")
+    _problem(api.get("/trust/attendance-gap", headers=headers), 403, "may not read trust")
+    # An academy the trust does not have is a 404 whatever the scopes.
+    _problem(api.get("/academies/nowhere/freshness", headers=headers), 404, "no academy")
+
+
+def test_a_hub_scoped_client_sees_the_hub_and_its_academies(
+    api: httpx.Client, engine: Engine
+) -> None:
+    headers = bearer(api_key(engine, "hub:south"))
+    listed = api.get("/academies", headers=headers).json()
+    assert {a["id"] for a in listed["data"]} == {"elmstead", "yewtree"}
+    assert api.get("/academies/yewtree/freshness", headers=headers).status_code == 200
+    _problem(api.get("/academies/oakfield/freshness", headers=headers), 403, "hub:south")
+    _problem(api.get("/hubs/north/attendance-gap", headers=headers), 403, "may not read hub")
+    _problem(api.get("/trust/attendance-gap", headers=headers), 403, "may not read trust")
+
+
+def test_a_trust_client_sees_everything(api: httpx.Client, engine: Engine) -> None:
+    headers = bearer(api_key(engine, "trust"))
+    listed = api.get("/academies", headers=headers).json()
+    assert {a["id"] for a in listed["data"]} == ACADEMIES
+
+
+def test_revoking_or_rotating_a_key_stops_it_at_once(api: httpx.Client, engine: Engine) -> None:
+    key = api_key(engine, "trust")
+    client_id = engine.connect().execute(select(api_clients.c.client_id)).scalar_one()
+    assert api.get("/academies", headers=bearer(key)).status_code == 200
+    new_key = rotate_key(engine, client_id=client_id)
+    _problem(api.get("/academies", headers=bearer(key)), 401, "revoked")
+    assert api.get("/academies", headers=bearer(new_key)).status_code == 200
+    revoke_client(engine, client_id=client_id)
+    _problem(api.get("/academies", headers=bearer(new_key)), 401, "revoked")
+
+
+def test_client_credentials_give_a_token_that_ends_with_its_client(
+    api: httpx.Client, engine: Engine
+) -> None:
+    key = api_key(engine, "academy:elmstead")
+    client_id = engine.connect().execute(select(api_clients.c.client_id)).scalar_one()
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": key}
+    response = api.post("/token", data=form)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+    token = body["access_token"]
+    assert token.startswith("tdt_") and token != key
+    listed = api.get("/academies", headers=bearer(token)).json()
+    assert [a["id"] for a in listed["data"]] == ["elmstead"]
+    # A token cannot be exchanged for another, and a wrong secret says nothing of which part.
+    _problem(api.post("/token", data=form | {"client_secret": token}), 401, "do not match")
+    _problem(api.post("/token", data=form | {"client_id": "someone"}), 401, "do not match")
+    _problem(api.post("/token", data=form | {"grant_type": "password"}), 422, "grant_type")
+    revoke_client(engine, client_id=client_id)
+    _problem(api.get("/academies", headers=bearer(token)), 401, "revoked")
+    with engine.connect() as conn:
+        assert conn.execute(select(api_tokens)).all() == []
+
+
+def test_keys_are_stored_hashed(engine: Engine) -> None:
+    key = api_key(engine, "trust")
+    secret = key[len("td_0123456789abcdef_") :]
+    with engine.connect() as conn:
+        stored = " ".join(str(value) for value in conn.execute(select(api_clients)).one())
+    assert secret not in stored and key not in stored
+
+
+def test_the_cli_creates_lists_and_revokes_clients(
+    trust: Path, capsys: pytest.CaptureFixture[str], api: httpx.Client
+) -> None:
+    config = ["--config", str(trust), "api-client"]
+    assert main([*config, "create", "powerbi-north", "--scope", "hub:north"]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert key.startswith("td_")
+    assert api.get("/academies/ashbrook/freshness", headers=bearer(key)).status_code == 200
+
+    assert main([*config, "create", "powerbi-north", "--scope", "trust"]) == 2
+    assert "exists; rotate its key" in capsys.readouterr().err
+    assert main([*config, "create", "other", "--scope", "academy:nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert "no academy 'nowhere'" in err and "oakfield" in err
+    assert main([*config, "create", "other", "--scope", "everything"]) == 2
+    assert "is not one of: trust, hub:<hub id>" in capsys.readouterr().err
+    assert main([*config, "create", "other", "--scope", "pupils"]) == 2
+    assert "add trust, hub:<hub id>" in capsys.readouterr().err
+    assert main([*config, "create", "Bad Name", "--scope", "trust"]) == 2
+    assert "lower-case letters" in capsys.readouterr().err
+
+    assert main([*config, "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "powerbi-north\tlive" in listing and key not in listing
+    assert main([*config, "revoke", "powerbi-north"]) == 0
+    assert main([*config, "revoke", "powerbi-north"]) == 2
+    assert "was revoked" in capsys.readouterr().err
+    assert api.get("/academies", headers=bearer(key)).status_code == 401
