@@ -5,7 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from ingest_api.models import AcademyPublic, AttendanceGap, FeedFreshness, FeedQuality
+from ingest_api.models import (
+    AcademyPublic,
+    AttendanceGap,
+    FeedFreshness,
+    FeedQuality,
+    PupilAttendance,
+)
 from trustdata.orchestration.freshness import freshness_rows
 from trustdata.orchestration.quality import quality_rows
 from trustdata.warehouse.tables import academies
@@ -76,3 +82,32 @@ def quality(session: Session, *, academy_id: str | None) -> list[FeedQuality]:
     """Each feed's latest audit: failing checks with counts and examples, rows waiting."""
     rows = quality_rows(session.connection(), academy_id)
     return [FeedQuality.model_validate({**row, "batch_id": str(row["batch_id"])}) for row in rows]
+
+
+def pupil_years(session: Session, *, academy_id: str) -> list[str]:
+    """The academic years the pupil mart holds for an academy, newest first."""
+    query = (
+        select(PupilAttendance.academic_year)
+        .where(PupilAttendance.academy_id == academy_id)
+        .distinct()
+        .order_by(col(PupilAttendance.academic_year).desc())
+    )
+    return list(session.exec(query).all())
+
+
+def pupil_attendance(
+    session: Session,
+    *,
+    academy_id: str,
+    academic_year: str,
+    after: str | None,
+    limit: int,
+) -> list[PupilAttendance]:
+    """A page of an academy's enrolments in a year in record-key order, after ``after``."""
+    query = select(PupilAttendance).where(
+        PupilAttendance.academy_id == academy_id, PupilAttendance.academic_year == academic_year
+    )
+    if after is not None:
+        query = query.where(col(PupilAttendance.record_key) > after)
+    query = query.order_by(col(PupilAttendance.record_key)).limit(limit)
+    return list(session.exec(query).all())

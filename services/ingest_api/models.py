@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlmodel import Field, SQLModel
@@ -185,3 +185,82 @@ class QualityPublic(SQLModel):
 
     data: list[FeedQuality]
     count: int
+
+
+class PupilAttendance(SQLModel, table=True):
+    """A row of ``marts.mart_pupil_attendance``: one enrolment's sessions in a year."""
+
+    __tablename__ = "mart_pupil_attendance"
+    __table_args__ = {"schema": "marts"}
+
+    academy_id: str = Field(primary_key=True)
+    academic_year: str = Field(primary_key=True)
+    record_key: str = Field(primary_key=True)
+    upn: str
+    enrolment_start: date | None
+    registration: str | None
+    academic_year_start: int
+    possible_sessions: int
+    attended_sessions: int
+    authorised_absence_sessions: int
+    unauthorised_absence_sessions: int
+    attendance_rate: Decimal | None
+    persistent_absence: bool
+    severe_absence: bool
+    disadvantaged: bool | None
+    fsm6: bool | None
+    cla: bool | None
+    plac: bool | None
+    service_child: bool | None
+    sen_group: str | None
+    eal: bool | None
+    gender: str | None
+    year_group: str | None
+    compulsory_school_age: bool | None
+
+
+class PupilAttendancePublic(SQLModel):
+    """One pupil's enrolment at an academy in a year: sessions and characteristics."""
+
+    upn: str
+    enrolment_start: date | None
+    registration: str | None = Field(description="single, main, subsidiary or null (unknown)")
+    academic_year: str
+    possible_sessions: int
+    attended_sessions: int
+    authorised_absence_sessions: int
+    unauthorised_absence_sessions: int
+    attendance_rate: float | None = Field(description="Percentage of possible sessions attended")
+    persistent_absence: bool = Field(description="Absent for 10% or more of possible sessions")
+    severe_absence: bool = Field(description="Absent for 50% or more of possible sessions")
+    disadvantaged: bool | None = Field(description=DISADVANTAGED)
+    fsm6: bool | None
+    cla: bool | None
+    plac: bool | None
+    service_child: bool | None
+    sen_group: str | None = Field(description="no_sen, sen_support, ehcp or unknown")
+    eal: bool | None
+    gender: str | None
+    year_group: str | None
+    compulsory_school_age: bool | None = Field(description="In the headline cohort's age range")
+
+    @classmethod
+    def from_row(cls, row: PupilAttendance) -> PupilAttendancePublic:
+        """Shape a mart row for the API."""
+        fields = row.model_dump(exclude={"academy_id", "record_key", "academic_year_start"})
+        rate = fields.pop("attendance_rate")
+        return cls.model_validate(
+            fields | {"attendance_rate": None if rate is None else float(rate)}
+        )
+
+
+class PupilsPublic(SQLModel):
+    """A page of pupil-level records; follow ``next_cursor`` for the next page."""
+
+    academy_id: str
+    academic_year: str
+    data: list[PupilAttendancePublic]
+    count: int
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 
 from sandbox_mis.dataset import generate
 from sandbox_mis.testing import running_app, running_sandbox
@@ -22,7 +22,7 @@ from tests.helpers import api_key, bearer
 from trustdata import orchestration
 from trustdata.domain.codes import Category, national_code_table
 from trustdata.warehouse.engine import get_engine
-from trustdata.warehouse.tables import academies, attendance_marks, pupils
+from trustdata.warehouse.tables import academies, api_access_log, attendance_marks, pupils
 
 YEAR = "2025-26"
 
@@ -221,3 +221,75 @@ def test_health_and_ready(api: httpx.Client) -> None:
 def test_openapi_documents_the_gap_endpoints(api: httpx.Client) -> None:
     spec = api.get("/openapi.json").json()
     assert "/api/v1/trust/attendance-gap" in spec["paths"]
+
+
+def test_pupil_records_page_through_an_academy_and_every_read_is_logged(
+    api: httpx.Client, warehouse_url: str
+) -> None:
+    engine = get_engine(warehouse_url)
+    headers = bearer(api_key(engine, "hub:north", "pupils"))
+    with engine.begin() as conn:
+        conn.execute(delete(api_access_log))
+        roll = {
+            upn
+            for (upn,) in conn.execute(
+                select(attendance_marks.c.upn)
+                .where(attendance_marks.c.academy_id == "ashbrook")
+                .distinct()
+            )
+        }
+    seen: list[str] = []
+    pages, cursor = 0, None
+    while True:
+        params = {"limit": 10} | ({"cursor": cursor} if cursor else {})
+        response = api.get("/api/v1/academies/ashbrook/pupils", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["academic_year"] == YEAR and body["count"] == len(body["data"]) <= 10
+        seen += [record["upn"] for record in body["data"]]
+        pages, cursor = pages + 1, body["next_cursor"]
+        if cursor is None:
+            break
+        assert cursor not in {record["upn"] for record in body["data"]}
+    assert len(seen) == len(set(seen)) and set(seen) == roll and pages > 1
+    record = body["data"][0]
+    assert record["possible_sessions"] >= record["attended_sessions"] >= 0
+    assert isinstance(record["disadvantaged"], bool) and record["sen_group"]
+
+    # Aggregates only: refused, and the refusal logged too. Another hub's academy: refused.
+    refused = api.get("/api/v1/academies/ashbrook/pupils")
+    assert refused.status_code == 403 and "need 'pupils'" in refused.json()["detail"]
+    elsewhere = api.get("/api/v1/academies/yewtree/pupils", headers=headers)
+    assert elsewhere.status_code == 403
+    with engine.connect() as conn:
+        log = conn.execute(select(api_access_log).order_by(api_access_log.c.access_id)).all()
+    assert [(r.status, r.records) for r in log[:pages]] == [(200, len(r)) for r in _pages(seen, 10)]
+    assert all(r.path == "/api/v1/academies/ashbrook/pupils" for r in log[:pages])
+    assert "cursor=" in log[1].query and log[0].at <= log[-1].at
+    assert [(r.academy_id, r.status, r.records) for r in log[pages:]] == [
+        ("ashbrook", 403, 0),
+        ("yewtree", 403, 0),
+    ]
+    assert len({r.client_id for r in log}) == 2
+
+
+def _pages(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "needle"),
+    [
+        ({"cursor": "not-a-cursor"}, 422, "cursor"),
+        ({"limit": 0}, 422, "limit"),
+        ({"limit": 1001}, 422, "limit"),
+        ({"academic_year": "2019-20"}, 404, "years with data: 2025-26"),
+    ],
+)
+def test_bad_pupil_requests_are_problem_details(
+    api: httpx.Client, warehouse_url: str, params: dict[str, Any], status: int, needle: str
+) -> None:
+    headers = bearer(api_key(get_engine(warehouse_url), "trust", "pupils"))
+    response = api.get("/api/v1/academies/oakfield/pupils", params=params, headers=headers)
+    assert response.status_code == status, response.text
+    assert needle in response.json()["detail"]

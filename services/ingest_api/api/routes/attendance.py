@@ -28,7 +28,8 @@ IdPath = Annotated[
 ]
 
 
-def _check_year(academic_year: str | None) -> None:
+def check_year(academic_year: str | None) -> None:
+    """422 for a YYYY-YY whose two years do not follow each other."""
     if academic_year is None:
         return
     start, end = int(academic_year[:4]), int(academic_year[5:])
@@ -44,7 +45,7 @@ def _check_year(academic_year: str | None) -> None:
 def _gap(
     session: SessionDep, access: AccessDep, level: str, unit_id: str, academic_year: str | None
 ) -> AttendanceGapPublic:
-    _check_year(academic_year)
+    check_year(academic_year)
     require_unit(access, session, level=level, unit_id=unit_id)
     row = crud.attendance_gap(session, level=level, unit_id=unit_id, academic_year=academic_year)
     if row is None:

@@ -1,0 +1,96 @@
+"""Pupil-level records, behind the ``pupils`` scope; every read and refusal is logged."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from ingest_api import crud
+from ingest_api.api.deps import AccessDep, EngineDep, SessionDep, require_unit
+from ingest_api.api.routes.attendance import IdPath, YearQuery, check_year
+from ingest_api.models import PupilAttendancePublic, PupilsPublic
+from ingest_api.problems import Problem
+from trustdata.access.clients import record_pupil_read
+from trustdata.access.scopes import Access
+
+router = APIRouter(tags=["pupils"])
+
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9a-f]{32}$",
+        description="next_cursor of the previous page; leave out for the first page",
+    ),
+]
+LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Records per page")]
+
+
+def _log(
+    request: Request, engine: EngineDep, access: Access, academy_id: str, records: int, status: int
+) -> None:
+    record_pupil_read(
+        engine,
+        client_id=access.client_id,
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        academy_id=academy_id,
+        records=records,
+        status=status,
+    )
+
+
+@router.get("/academies/{academy_id}/pupils", response_model=PupilsPublic)
+def academy_pupils(
+    request: Request,
+    session: SessionDep,
+    engine: EngineDep,
+    access: AccessDep,
+    academy_id: IdPath,
+    academic_year: YearQuery = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 100,
+) -> PupilsPublic:
+    """Each pupil's enrolment at the academy in a year: sessions, absence and characteristics.
+
+    Needs the ``pupils`` scope and a scope covering the academy. Every read (and every refusal)
+    is written to the access log with the client, path, query and number of records.
+    """
+    try:
+        require_unit(access, session, level="academy", unit_id=academy_id)
+        if not access.sees_pupils(academy_id):
+            raise Problem(
+                403,
+                "Pupil-level data needs the pupils scope",
+                f"client {access.client_id!r} may read academy {academy_id!r} aggregates but "
+                "not pupil records: its scopes need 'pupils' as well",
+            )
+    except Problem as problem:
+        if problem.status == 403:
+            _log(request, engine, access, academy_id, 0, 403)
+        raise
+    check_year(academic_year)
+    years = crud.pupil_years(session, academy_id=academy_id)
+    year = academic_year or (years[0] if years else None)
+    if year is None or year not in years:
+        detail = f"no pupil records for academy {academy_id!r}" + (
+            f" in {year}; years with data: {', '.join(years)}" if years else " yet"
+        )
+        raise Problem(404, "No data", detail, years_available=years)
+    rows = crud.pupil_attendance(
+        session,
+        academy_id=academy_id,
+        academic_year=year,
+        after=cursor,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    _log(request, engine, access, academy_id, len(page), 200)
+    return PupilsPublic(
+        academy_id=academy_id,
+        academic_year=year,
+        data=[PupilAttendancePublic.from_row(row) for row in page],
+        count=len(page),
+        next_cursor=page[-1].record_key if len(rows) > limit else None,
+    )
