@@ -11,10 +11,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from ingest_api import problems
+from ingest_api import metrics, problems
 from ingest_api.api.main import api_router
 from ingest_api.api.routes import health
 from ingest_api.core.db import engine
+from ingest_api.core.ratelimit import RateLimiter
+from ingest_api.representation import RepresentationMiddleware
 from trustdata.config.settings import Settings, get_settings
 from trustdata.config.trust import load_trust_config
 from trustdata.orchestration.outbox import AirflowApi, run_relay
@@ -75,8 +77,12 @@ def create_app(trust_config: Path | None = None, *, relay: bool = True) -> FastA
         lifespan=lifespan,
     )
     app.state.trust = load_trust_config(trust_config or settings.trust_config)
+    app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_minute)
     problems.install(app)
+    app.add_middleware(RepresentationMiddleware)
+    app.add_middleware(metrics.MetricsMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(api_router, prefix="/api/v1")
     return app
 

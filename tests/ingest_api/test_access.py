@@ -168,3 +168,66 @@ def test_the_cli_creates_lists_and_revokes_clients(
     assert main([*config, "revoke", "powerbi-north"]) == 2
     assert "was revoked" in capsys.readouterr().err
     assert api.get("/academies", headers=bearer(key)).status_code == 401
+
+
+def test_csv_by_query_or_accept_header(api: httpx.Client, engine: Engine) -> None:
+    headers = bearer(api_key(engine, "hub:north"))
+    as_csv = api.get("/academies", params={"format": "csv"}, headers=headers)
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    lines = as_csv.text.splitlines()
+    assert lines[0] == "id,name,urn,phase,hub_id" and len(lines) == 3
+    assert lines[1].startswith("ashbrook,Ashbrook Academy,990002,secondary,north")
+    by_accept = api.get("/academies", headers=headers | {"Accept": "text/csv"})
+    assert by_accept.text == as_csv.text
+    prefers_json = {"Accept": "application/json, text/csv;q=0.5"}
+    assert api.get("/academies", headers=headers | prefers_json).json()["count"] == 2
+    bad = api.get("/academies", params={"format": "xml"}, headers=headers)
+    _problem(bad, 422, "format")
+
+
+def test_etags_answer_a_repeat_with_304(api: httpx.Client, engine: Engine) -> None:
+    headers = bearer(api_key(engine, "trust"))
+    first = api.get("/academies", headers=headers)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, no-cache"
+    repeat = api.get("/academies", headers=headers | {"If-None-Match": etag})
+    assert repeat.status_code == 304 and repeat.content == b"" and repeat.headers["etag"] == etag
+    # Another representation, or other data, has another tag.
+    csv = api.get("/academies", params={"format": "csv"}, headers=headers | {"If-None-Match": etag})
+    assert csv.status_code == 200 and csv.headers["etag"] != etag
+    narrower = bearer(api_key(engine, "academy:oakfield"))
+    other = api.get("/academies", headers=narrower | {"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag
+
+
+def test_each_client_has_a_request_budget(
+    trust: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest_api.main import create_app
+    from trustdata.config.settings import get_settings
+
+    monkeypatch.setenv("TRUSTDATA_API_RATE_LIMIT_PER_MINUTE", "3")
+    get_settings.cache_clear()
+    try:
+        app = create_app(trust, relay=False)
+    finally:
+        monkeypatch.delenv("TRUSTDATA_API_RATE_LIMIT_PER_MINUTE")
+        get_settings.cache_clear()
+    busy, quiet = bearer(api_key(engine, "trust")), bearer(api_key(engine, "trust"))
+    with running_app(app) as root, httpx.Client(base_url=f"{root}/api/v1") as api:
+        assert [api.get("/academies", headers=busy).status_code for _ in range(3)] == [200] * 3
+        refused = api.get("/academies", headers=busy)
+        _problem(refused, 429, "3 requests a minute")
+        assert 1 <= int(refused.headers["retry-after"]) <= 20
+        assert api.get("/academies", headers=quiet).status_code == 200
+
+
+def test_metrics_count_requests_by_route_template(api: httpx.Client, engine: Engine) -> None:
+    headers = bearer(api_key(engine, "trust"))
+    api.get("/academies/oakfield/freshness", headers=headers)
+    api.get("/academies/oakfield/freshness")
+    text = api.get(str(api.base_url.copy_with(path="/metrics"))).text
+    route = "/api/v1/academies/{academy_id}/freshness"
+    assert f'trustdata_api_requests_total{{method="GET",route="{route}",status="200"}}' in text
+    assert f'route="{route}",status="401"' in text
+    assert "oakfield" not in text

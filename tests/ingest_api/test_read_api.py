@@ -6,6 +6,8 @@ independent path from the dbt models the API serves.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -293,3 +295,31 @@ def test_bad_pupil_requests_are_problem_details(
     response = api.get("/api/v1/academies/oakfield/pupils", params=params, headers=headers)
     assert response.status_code == status, response.text
     assert needle in response.json()["detail"]
+
+
+def test_gap_as_csv_flattens_the_groups(api: httpx.Client) -> None:
+    as_json = api.get("/api/v1/trust/attendance-gap", params={"academic_year": YEAR}).json()
+    response = api.get(
+        "/api/v1/trust/attendance-gap", params={"academic_year": YEAR, "format": "csv"}
+    )
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["disadvantaged_suppressed"] == "false" and row["level"] == "trust"
+    assert (
+        float(row["disadvantaged_attendance_rate"]) == as_json["disadvantaged"]["attendance_rate"]
+    )
+    assert float(row["gap_percentage_points"]) == as_json["gap_percentage_points"]
+
+
+def test_pupil_pages_link_to_the_next_in_csv_too(api: httpx.Client, warehouse_url: str) -> None:
+    headers = bearer(api_key(get_engine(warehouse_url), "trust", "pupils"))
+    path = "/api/v1/academies/oakfield/pupils"
+    first = api.get(path, params={"limit": 5, "format": "csv"}, headers=headers)
+    assert first.headers["content-type"].startswith("text/csv")
+    assert len(first.text.splitlines()) == 6 and first.text.startswith("upn,enrolment_start")
+    link = first.headers["link"]
+    assert link.endswith('>; rel="next"') and "cursor=" in link and "format=csv" in link
+    second = api.get(link[1 : link.index(">")], headers=headers)
+    assert second.status_code == 200 and second.text.splitlines()[1] not in first.text

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from ingest_api.core.db import engine
+from ingest_api.core.ratelimit import RateLimiter, retry_after
 from ingest_api.problems import Problem
 from trustdata.access.clients import authenticate
 from trustdata.access.scopes import Access
@@ -46,11 +47,12 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trustdata"'}
 
 
 def get_access(
+    request: Request,
     session: SessionDep,
     trust: TrustDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Access:
-    """The calling client's access; 401 without a live key or token."""
+    """The calling client's access; 401 without a live key or token, 429 over its budget."""
     if credentials is None:
         raise Problem(
             401,
@@ -67,6 +69,16 @@ def get_access(
             "the key or token is unknown, revoked or expired: ask for a new key, or get a new "
             "token from /api/v1/token",
             headers={"WWW-Authenticate": 'Bearer realm="trustdata", error="invalid_token"'},
+        )
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.take(caller.client_id)
+    if wait:
+        raise Problem(
+            429,
+            "Too many requests",
+            f"client {caller.client_id!r} has used its {limiter.capacity:.0f} requests a minute; "
+            "retry after the seconds in Retry-After",
+            headers={"Retry-After": retry_after(wait)},
         )
     return Access.resolve(caller.client_id, caller.scopes, trust)
 

@@ -72,6 +72,14 @@ class Settings(BaseSettings):
             "wait starts at 5 s and doubles per failure)."
         ),
     )
+    api_rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description=(
+            "Requests a read API client may make per minute (a burst of that many, refilled "
+            "evenly), per API process; 0 turns the limit off."
+        ),
+    )
 
 
 @cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from ingest_api import crud
 from ingest_api.api.deps import AccessDep, EngineDep, SessionDep, require_unit
@@ -44,6 +44,7 @@ def _log(
 @router.get("/academies/{academy_id}/pupils", response_model=PupilsPublic)
 def academy_pupils(
     request: Request,
+    response: Response,
     session: SessionDep,
     engine: EngineDep,
     access: AccessDep,
@@ -54,7 +55,8 @@ def academy_pupils(
 ) -> PupilsPublic:
     """Each pupil's enrolment at the academy in a year: sessions, absence and characteristics.
 
-    Needs the ``pupils`` scope and a scope covering the academy. Every read (and every refusal)
+    Pages follow ``next_cursor`` (also in a ``Link: <...>; rel="next"`` header, which CSV
+    clients can follow). Needs the ``pupils`` scope and a scope covering the academy. Every read (and every refusal)
     is written to the access log with the client, path, query and number of records.
     """
     try:
@@ -87,10 +89,14 @@ def academy_pupils(
     )
     page = rows[:limit]
     _log(request, engine, access, academy_id, len(page), 200)
+    next_cursor = page[-1].record_key if len(rows) > limit else None
+    if next_cursor is not None:
+        following = request.url.include_query_params(cursor=next_cursor)
+        response.headers["Link"] = f'<{following}>; rel="next"'
     return PupilsPublic(
         academy_id=academy_id,
         academic_year=year,
         data=[PupilAttendancePublic.from_row(row) for row in page],
         count=len(page),
-        next_cursor=page[-1].record_key if len(rows) > limit else None,
+        next_cursor=next_cursor,
     )
