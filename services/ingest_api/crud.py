@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from sqlalchemy import literal, tuple_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from ingest_api.models import (
     AcademyPublic,
     AttendanceGap,
+    AttendanceMeasures,
     FeedFreshness,
     FeedQuality,
     PupilAttendance,
@@ -110,4 +114,60 @@ def pupil_attendance(
     if after is not None:
         query = query.where(col(PupilAttendance.record_key) > after)
     query = query.order_by(col(PupilAttendance.record_key)).limit(limit)
+    return list(session.exec(query).all())
+
+
+MeasuresKey = tuple[str, date, str, str, str]
+
+
+def measures_key(row: AttendanceMeasures) -> MeasuresKey:
+    """A row's place in the order pages of measures follow."""
+    return (row.period_type, row.period_start, row.period, row.group_type, row.group_value)
+
+
+def attendance_measures(
+    session: Session,
+    *,
+    level: str,
+    unit_id: str,
+    academic_year: str,
+    period_type: str | None,
+    period: str | None,
+    group_type: str | None,
+    after: MeasuresKey | None,
+    limit: int,
+) -> list[AttendanceMeasures]:
+    """A page of one unit's measures in a year, filtered, in ``measures_key`` order."""
+    m = AttendanceMeasures
+    query = select(m).where(
+        m.level == level, m.unit_id == unit_id, m.academic_year == academic_year
+    )
+    for column, value in (
+        (m.period_type, period_type),
+        (m.period, period),
+        (m.group_type, group_type),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    key = (
+        col(m.period_type),
+        col(m.period_start),
+        col(m.period),
+        col(m.group_type),
+        col(m.group_value),
+    )
+    if after is not None:
+        query = query.where(tuple_(*key) > tuple_(*(literal(v) for v in after)))
+    return list(session.exec(query.order_by(*key).limit(limit)).all())
+
+
+def measure_years(session: Session, *, level: str, unit_id: str) -> list[str]:
+    """The academic years the measures mart holds for a unit, newest first."""
+    m = AttendanceMeasures
+    query = (
+        select(m.academic_year)
+        .where(m.level == level, m.unit_id == unit_id)
+        .distinct()
+        .order_by(col(m.academic_year).desc())
+    )
     return list(session.exec(query).all())

@@ -264,3 +264,138 @@ class PupilsPublic(SQLModel):
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null at the end"
     )
+
+
+MEASURES = (
+    "attendance_rate",
+    "authorised_absence_rate",
+    "unauthorised_absence_rate",
+    "overall_absence_rate",
+    "persistent_absence_rate",
+    "severe_absence_rate",
+)
+"""The attendance measures (percentages) of ``mart_attendance_measures``."""
+
+
+class AttendanceMeasures(SQLModel, table=True):
+    """A row of ``marts.mart_attendance_measures``: a unit, period and pupil group."""
+
+    __tablename__ = "mart_attendance_measures"
+    __table_args__ = {"schema": "marts"}
+
+    level: str = Field(primary_key=True)
+    unit_id: str = Field(primary_key=True)
+    academic_year: str = Field(primary_key=True)
+    period_type: str = Field(primary_key=True)
+    period: str = Field(primary_key=True)
+    group_type: str = Field(primary_key=True)
+    group_value: str = Field(primary_key=True)
+    unit_name: str
+    academic_year_start: int
+    period_start: date
+    period_end: date
+    period_in_year: str
+    suppressed: bool
+    enrolments: int | None
+    possible_sessions: int | None
+    attended_sessions: int | None
+    authorised_absence_sessions: int | None
+    unauthorised_absence_sessions: int | None
+    persistent_absence_enrolments: int | None
+    severe_absence_enrolments: int | None
+    attendance_rate: Decimal | None
+    authorised_absence_rate: Decimal | None
+    unauthorised_absence_rate: Decimal | None
+    overall_absence_rate: Decimal | None
+    persistent_absence_rate: Decimal | None
+    severe_absence_rate: Decimal | None
+    attendance_rate_gap_pp: Decimal | None
+    authorised_absence_rate_gap_pp: Decimal | None
+    unauthorised_absence_rate_gap_pp: Decimal | None
+    overall_absence_rate_gap_pp: Decimal | None
+    persistent_absence_rate_gap_pp: Decimal | None
+    severe_absence_rate_gap_pp: Decimal | None
+    attendance_rate_last_year: Decimal | None
+    authorised_absence_rate_last_year: Decimal | None
+    unauthorised_absence_rate_last_year: Decimal | None
+    overall_absence_rate_last_year: Decimal | None
+    persistent_absence_rate_last_year: Decimal | None
+    severe_absence_rate_last_year: Decimal | None
+    attendance_rate_change_pp: Decimal | None
+    authorised_absence_rate_change_pp: Decimal | None
+    unauthorised_absence_rate_change_pp: Decimal | None
+    overall_absence_rate_change_pp: Decimal | None
+    persistent_absence_rate_change_pp: Decimal | None
+    severe_absence_rate_change_pp: Decimal | None
+
+
+class AttendanceMeasuresPublic(SQLModel):
+    """Attendance measures of one unit, period and pupil group, with gaps and trends.
+
+    Rates are percentages (2 dp) of possible sessions, or of enrolments for persistent (10%+)
+    and severe (50%+) absence. ``*_gap_pp``: disadvantaged minus other in the same unit and
+    period, percentage points. ``*_last_year``: the same period a year earlier;
+    ``*_change_pp``: this year minus it. Suppressed groups have every figure null.
+    """
+
+    level: str = Field(description="academy, hub or trust")
+    id: str
+    name: str
+    academic_year: str = Field(schema_extra={"examples": ["2025-26"]})
+    period_type: str = Field(schema_extra={"examples": ["term"]})
+    period: str = Field(schema_extra={"examples": ["autumn"]})
+    period_start: date
+    period_end: date
+    period_in_year: str = Field(description="The period's place in its year, to compare years")
+    group_type: str = Field(schema_extra={"examples": ["disadvantage"]})
+    group_value: str = Field(schema_extra={"examples": ["disadvantaged"]})
+    suppressed: bool = Field(description="Fewer than 5 enrolments (or revealing one that is)")
+    enrolments: int | None
+    possible_sessions: int | None
+    attended_sessions: int | None
+    authorised_absence_sessions: int | None
+    unauthorised_absence_sessions: int | None
+    persistent_absence_enrolments: int | None
+    severe_absence_enrolments: int | None
+    attendance_rate: float | None
+    authorised_absence_rate: float | None
+    unauthorised_absence_rate: float | None
+    overall_absence_rate: float | None
+    persistent_absence_rate: float | None
+    severe_absence_rate: float | None
+    attendance_rate_gap_pp: float | None
+    authorised_absence_rate_gap_pp: float | None
+    unauthorised_absence_rate_gap_pp: float | None
+    overall_absence_rate_gap_pp: float | None
+    persistent_absence_rate_gap_pp: float | None
+    severe_absence_rate_gap_pp: float | None
+    attendance_rate_last_year: float | None
+    authorised_absence_rate_last_year: float | None
+    unauthorised_absence_rate_last_year: float | None
+    overall_absence_rate_last_year: float | None
+    persistent_absence_rate_last_year: float | None
+    severe_absence_rate_last_year: float | None
+    attendance_rate_change_pp: float | None
+    authorised_absence_rate_change_pp: float | None
+    unauthorised_absence_rate_change_pp: float | None
+    overall_absence_rate_change_pp: float | None
+    persistent_absence_rate_change_pp: float | None
+    severe_absence_rate_change_pp: float | None
+    cohort: str = COHORT
+
+    @classmethod
+    def from_row(cls, row: AttendanceMeasures) -> AttendanceMeasuresPublic:
+        """Shape a mart row for the API: decimals as numbers, the unit as id and name."""
+        fields = row.model_dump(exclude={"unit_id", "unit_name", "academic_year_start"})
+        numbers = {k: float(v) for k, v in fields.items() if isinstance(v, Decimal)}
+        return cls.model_validate(fields | numbers | {"id": row.unit_id, "name": row.unit_name})
+
+
+class AttendanceMeasuresPage(SQLModel):
+    """A page of measures; follow ``next_cursor`` for the next page."""
+
+    data: list[AttendanceMeasuresPublic]
+    count: int
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end"
+    )

@@ -323,3 +323,71 @@ def test_pupil_pages_link_to_the_next_in_csv_too(api: httpx.Client, warehouse_ur
     assert link.endswith('>; rel="next"') and "cursor=" in link and "format=csv" in link
     second = api.get(link[1 : link.index(">")], headers=headers)
     assert second.status_code == 200 and second.text.splitlines()[1] not in first.text
+
+
+def test_measures_agree_with_the_gap_and_raw(api: httpx.Client, warehouse_url: str) -> None:
+    expected = expected_rates(warehouse_url)[("hub", "north")]
+    params = {"period_type": "academic_year", "group_type": "disadvantage"}
+    body = api.get("/api/v1/hubs/north/attendance", params=params).json()
+    rows = {row["group_value"]: row for row in body["data"]}
+    assert set(rows) == {"disadvantaged", "other"} and body["next_cursor"] is None
+    gap = api.get("/api/v1/hubs/north/attendance-gap").json()
+    for group in ("disadvantaged", "other"):
+        row = rows[group]
+        assert (row["level"], row["id"], row["academic_year"]) == ("hub", "north", YEAR)
+        if row["suppressed"]:
+            assert row["attendance_rate"] is None and row["enrolments"] is None
+            continue
+        rate, enrolments = expected[group]
+        assert row["attendance_rate"] == pytest.approx(rate, abs=0.005)
+        assert row["enrolments"] == enrolments
+        assert row["attendance_rate"] == pytest.approx(gap[group]["attendance_rate"], abs=0.005)
+
+
+def test_measures_page_through_every_row_once(api: httpx.Client) -> None:
+    path = "/api/v1/academies/oakfield/attendance"
+    whole = api.get(path, params={"limit": 5000}).json()
+    assert whole["next_cursor"] is None and whole["count"] > 20
+    keys = [
+        (r["period_type"], r["period"], r["group_type"], r["group_value"]) for r in whole["data"]
+    ]
+    paged: list[tuple[str, str, str, str]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 7} | ({"cursor": cursor} if cursor else {})
+        body = api.get(path, params=params).json()
+        paged += [
+            (r["period_type"], r["period"], r["group_type"], r["group_value"]) for r in body["data"]
+        ]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == keys and len(set(keys)) == len(keys)
+    terms = api.get(path, params={"period_type": "term", "group_type": "all"}).json()["data"]
+    assert terms and all(r["period_type"] == "term" and r["group_type"] == "all" for r in terms)
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "needle"),
+    [
+        ({"cursor": "bm90IGEgY3Vyc29y"}, 422, "not a cursor this API gave"),
+        ({"period_type": "fortnight"}, 422, "period_type"),
+        ({"group_type": "shoe_size"}, 422, "group_type"),
+        ({"limit": 0}, 422, "limit"),
+        ({"academic_year": "2019-20"}, 404, "years with data: 2025-26"),
+    ],
+)
+def test_bad_measure_requests_are_problem_details(
+    api: httpx.Client, params: dict[str, Any], status: int, needle: str
+) -> None:
+    response = api.get("/api/v1/trust/attendance", params=params)
+    assert response.status_code == status, response.text
+    assert needle in response.json()["detail"]
+
+
+def test_a_hub_client_reads_its_hub_measures_only(api: httpx.Client, warehouse_url: str) -> None:
+    headers = bearer(api_key(get_engine(warehouse_url), "hub:north"))
+    assert api.get("/api/v1/hubs/north/attendance", headers=headers).status_code == 200
+    assert api.get("/api/v1/academies/ashbrook/attendance", headers=headers).status_code == 200
+    assert api.get("/api/v1/hubs/south/attendance", headers=headers).status_code == 403
+    assert api.get("/api/v1/trust/attendance", headers=headers).status_code == 403
