@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import date, datetime
 
 from sqlalchemy import literal, tuple_
 from sqlalchemy import select as sa_select
@@ -14,11 +15,14 @@ from ingest_api.models import (
     AttendanceMeasures,
     FeedFreshness,
     FeedQuality,
+    HubPublic,
     PupilAttendance,
+    RunPublic,
 )
 from trustdata.orchestration.freshness import freshness_rows
 from trustdata.orchestration.quality import quality_rows
-from trustdata.warehouse.tables import academies
+from trustdata.warehouse.tables import academies, batches
+from trustdata.warehouse.tables import hubs as hub_table
 
 
 def attendance_gap(
@@ -171,3 +175,50 @@ def measure_years(session: Session, *, level: str, unit_id: str) -> list[str]:
         .order_by(col(m.academic_year).desc())
     )
     return list(session.exec(query).all())
+
+
+def hubs(session: Session) -> list[HubPublic]:
+    """Every hub with its academies, by id."""
+    members: dict[str, list[str]] = {}
+    for hub_id, academy_id in session.connection().execute(
+        sa_select(academies.c.hub_id, academies.c.academy_id).order_by(academies.c.academy_id)
+    ):
+        members.setdefault(hub_id, []).append(academy_id)
+    rows = session.connection().execute(
+        sa_select(hub_table.c.hub_id, hub_table.c.name).order_by(hub_table.c.hub_id)
+    )
+    return [
+        HubPublic(id=r.hub_id, name=r.name, academy_ids=members.get(r.hub_id, [])) for r in rows
+    ]
+
+
+def runs(
+    session: Session,
+    *,
+    academy_id: str,
+    stream: str | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[RunPublic]:
+    """An academy's runs, newest first, older than ``before`` (started_at, batch_id)."""
+    b = batches
+    query = sa_select(b).where(b.c.academy_id == academy_id)
+    if stream is not None:
+        query = query.where(b.c.stream == stream)
+    if before is not None:
+        query = query.where(
+            tuple_(b.c.started_at, b.c.batch_id) < tuple_(*(literal(v) for v in before))
+        )
+    query = query.order_by(b.c.started_at.desc(), b.c.batch_id.desc()).limit(limit)
+    found = []
+    for row in session.connection().execute(query).mappings():
+        seconds = (
+            (row["finished_at"] - row["started_at"]).total_seconds() if row["finished_at"] else None
+        )
+        fields = {k: v for k, v in row.items() if k in RunPublic.model_fields}
+        found.append(
+            RunPublic.model_validate(
+                fields | {"batch_id": str(row["batch_id"]), "seconds": seconds}
+            )
+        )
+    return found

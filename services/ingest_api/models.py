@@ -399,3 +399,57 @@ class AttendanceMeasuresPage(SQLModel):
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null at the end"
     )
+
+
+class HubPublic(SQLModel):
+    """A hub of academies."""
+
+    id: str
+    name: str
+    academy_ids: list[str]
+
+
+class HubsPublic(SQLModel):
+    """The hubs the client's scopes cover."""
+
+    data: list[HubPublic]
+    count: int
+
+
+class TrustPublic(SQLModel):
+    """The trust, its hubs and academies."""
+
+    id: str
+    name: str
+    hubs: list[HubPublic]
+
+
+class RunPublic(SQLModel):
+    """One run of a feed: a batch from extract to publish, with counts and watermarks."""
+
+    batch_id: str
+    stream: str
+    run_id: str | None = Field(description="The Airflow run that made it, when one did")
+    source: str | None = Field(description="incremental, full, backfill, release ...")
+    status: str = Field(description="published, blocked, failed, discarded ...")
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float | None
+    rows_landed: int
+    rows_published: int
+    rows_quarantined: int
+    rows_inserted: int
+    rows_updated: int
+    rows_removed: int
+    watermark_before: datetime | None
+    watermark_after: datetime | None
+    message: str | None = Field(description="Why it failed or was blocked (counts, never data)")
+
+
+class RunsPage(SQLModel):
+    """A page of runs, newest first; follow ``next_cursor`` for older ones."""
+
+    academy_id: str
+    data: list[RunPublic]
+    count: int
+    next_cursor: str | None

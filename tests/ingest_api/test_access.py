@@ -231,3 +231,21 @@ def test_metrics_count_requests_by_route_template(api: httpx.Client, engine: Eng
     assert f'trustdata_api_requests_total{{method="GET",route="{route}",status="200"}}' in text
     assert f'route="{route}",status="401"' in text
     assert "oakfield" not in text
+
+
+def test_the_trust_hubs_and_academies_within_scope(api: httpx.Client, engine: Engine) -> None:
+    whole = bearer(api_key(engine, "trust"))
+    trust_body = api.get("/trust", headers=whole).json()
+    assert trust_body["id"] == "demo_trust"
+    assert {h["id"]: h["academy_ids"] for h in trust_body["hubs"]} == {
+        "north": ["ashbrook", "oakfield"],
+        "south": ["elmstead", "yewtree"],
+    }
+    south = bearer(api_key(engine, "hub:south"))
+    _problem(api.get("/trust", headers=south), 403, "may not read trust")
+    assert [h["id"] for h in api.get("/hubs", headers=south).json()["data"]] == ["south"]
+    assert api.get("/hubs/south", headers=south).json()["academy_ids"] == ["elmstead", "yewtree"]
+    _problem(api.get("/hubs/north", headers=south), 403, "may not read hub")
+    _problem(api.get("/hubs/west", headers=south), 404, "no hub")
+    assert api.get("/academies/yewtree", headers=south).json()["urn"] == "990004"
+    _problem(api.get("/academies/oakfield", headers=south), 403, "may not read academy")

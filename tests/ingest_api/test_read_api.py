@@ -391,3 +391,22 @@ def test_a_hub_client_reads_its_hub_measures_only(api: httpx.Client, warehouse_u
     assert api.get("/api/v1/academies/ashbrook/attendance", headers=headers).status_code == 200
     assert api.get("/api/v1/hubs/south/attendance", headers=headers).status_code == 403
     assert api.get("/api/v1/trust/attendance", headers=headers).status_code == 403
+
+
+def test_run_history_per_academy_and_feed(api: httpx.Client) -> None:
+    body = api.get("/api/v1/academies/oakfield/runs").json()
+    assert {r["stream"] for r in body["data"]} == {"pupils", "attendance"}
+    assert all(r["status"] == "published" and r["seconds"] >= 0 for r in body["data"])
+    marks = next(r for r in body["data"] if r["stream"] == "attendance")
+    assert marks["rows_landed"] == marks["rows_published"] > 0 and marks["watermark_after"]
+    first = api.get("/api/v1/academies/oakfield/runs", params={"limit": 1}).json()
+    older = api.get(
+        "/api/v1/academies/oakfield/runs", params={"limit": 1, "cursor": first["next_cursor"]}
+    ).json()
+    assert [first["data"][0]["batch_id"], older["data"][0]["batch_id"]] == [
+        r["batch_id"] for r in body["data"][:2]
+    ]
+    only = api.get("/api/v1/academies/oakfield/runs", params={"stream": "pupils"}).json()
+    assert [r["stream"] for r in only["data"]] == ["pupils"]
+    bad = api.get("/api/v1/academies/oakfield/runs", params={"stream": "dinners"})
+    assert bad.status_code == 422 and "stream" in bad.json()["detail"]
