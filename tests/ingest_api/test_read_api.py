@@ -15,6 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy import delete, select, text
 
 from sandbox_mis.dataset import generate
@@ -51,10 +54,17 @@ def api(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config)
     orchestration.build_warehouse()
     from ingest_api.main import create_app
+    from trustdata.config.settings import get_settings
 
     key = api_key(engine)
+    # No request budget here: the property-based run below sends hundreds of requests.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRUSTDATA_API_RATE_LIMIT_PER_MINUTE", "0")
+        get_settings.cache_clear()
+        app = create_app()
+    get_settings.cache_clear()
     with (
-        running_app(create_app()) as root,
+        running_app(app) as root,
         httpx.Client(base_url=root, headers=bearer(key)) as client,
     ):
         yield client
@@ -410,3 +420,33 @@ def test_run_history_per_academy_and_feed(api: httpx.Client) -> None:
     assert [r["stream"] for r in only["data"]] == ["pupils"]
     bad = api.get("/api/v1/academies/oakfield/runs", params={"stream": "dinners"})
     assert bad.status_code == 422 and "stream" in bad.json()["detail"]
+
+
+def _openapi() -> Any:
+    """The API's OpenAPI document (building the app reads no database)."""
+    from ingest_api.main import create_app
+
+    return schemathesis.openapi.from_dict(create_app(relay=False).openapi())
+
+
+schema = _openapi()
+
+
+@pytest.fixture(scope="module")
+def every_scope(api: httpx.Client, warehouse_url: str) -> dict[str, str]:
+    return bearer(api_key(get_engine(warehouse_url), "trust", "pupils"))
+
+
+@schema.parametrize()
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_request_the_schema_allows_gets_a_server_error(
+    case: Any, api: httpx.Client, every_scope: dict[str, str]
+) -> None:
+    """Property-based: requests drawn from the OpenAPI schema, with a key of every scope; a
+    JSON answer must match its documented schema."""
+    response = case.call(
+        base_url=str(api.base_url).rstrip("/"), headers=every_scope | dict(case.headers or {})
+    )
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text[:300])
+    if response.headers.get("content-type") == "application/json":
+        case.validate_response(response, checks=[response_schema_conformance])

@@ -26,6 +26,22 @@ YearQuery = Annotated[
 IdPath = Annotated[
     str, Path(pattern=r"^[a-z][a-z0-9_]{1,40}$", description="Id in the trust config")
 ]
+AcademyIdPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z][a-z0-9_]{1,40}$",
+        description="The academy's id in the trust config",
+        examples=["oakfield"],
+    ),
+]
+HubIdPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z][a-z0-9_]{1,40}$",
+        description="The hub's id in the trust config",
+        examples=["north"],
+    ),
+]
 
 
 def check_year(academic_year: str | None) -> None:
@@ -70,7 +86,7 @@ def trust_attendance_gap(
 
 @router.get("/hubs/{hub_id}/attendance-gap", response_model=AttendanceGapPublic)
 def hub_attendance_gap(
-    session: SessionDep, access: AccessDep, hub_id: IdPath, academic_year: YearQuery = None
+    session: SessionDep, access: AccessDep, hub_id: HubIdPath, academic_year: YearQuery = None
 ) -> AttendanceGapPublic:
     """A hub's attendance of disadvantaged pupils and of others, and the gap."""
     return _gap(session, access, "hub", hub_id, academic_year)
@@ -78,7 +94,10 @@ def hub_attendance_gap(
 
 @router.get("/academies/{academy_id}/attendance-gap", response_model=AttendanceGapPublic)
 def academy_attendance_gap(
-    session: SessionDep, access: AccessDep, academy_id: IdPath, academic_year: YearQuery = None
+    session: SessionDep,
+    access: AccessDep,
+    academy_id: AcademyIdPath,
+    academic_year: YearQuery = None,
 ) -> AttendanceGapPublic:
     """An academy's attendance of disadvantaged pupils and of others, and the gap."""
     return _gap(session, access, "academy", academy_id, academic_year)

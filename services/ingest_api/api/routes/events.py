@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ingest_api.api.deps import EngineDep, TrustDep
-from ingest_api.api.routes.attendance import IdPath
+from ingest_api.api.routes.attendance import AcademyIdPath
 from ingest_api.problems import Problem
 from trustdata.orchestration.outbox import SignatureError, store_event, verify_signature
 
@@ -95,7 +95,7 @@ def _secret(trust: TrustDep, academy_id: str) -> str:
 )
 async def receive_event(
     request: Request,
-    academy_id: IdPath,
+    academy_id: AcademyIdPath,
     trust: TrustDep,
     engine: EngineDep,
     x_trustdata_signature: Annotated[str | None, Header()] = None,

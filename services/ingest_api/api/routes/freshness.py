@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from ingest_api import crud
 from ingest_api.api.deps import AccessDep, SessionDep, require_unit
-from ingest_api.api.routes.attendance import IdPath
+from ingest_api.api.routes.attendance import AcademyIdPath
 from ingest_api.models import FreshnessPublic
 
 router = APIRouter(tags=["freshness"])
@@ -25,7 +25,7 @@ def trust_freshness(session: SessionDep, access: AccessDep) -> FreshnessPublic:
 
 @router.get("/academies/{academy_id}/freshness", response_model=FreshnessPublic)
 def academy_freshness(
-    session: SessionDep, access: AccessDep, academy_id: IdPath
+    session: SessionDep, access: AccessDep, academy_id: AcademyIdPath
 ) -> FreshnessPublic:
     """One academy's feeds: when each last published, and how its latest run ended."""
     require_unit(access, session, level="academy", unit_id=academy_id)

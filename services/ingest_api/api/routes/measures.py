@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ingest_api import crud
 from ingest_api.api.deps import AccessDep, SessionDep, require_unit
-from ingest_api.api.routes.attendance import IdPath, YearQuery, check_year
+from ingest_api.api.routes.attendance import AcademyIdPath, HubIdPath, YearQuery, check_year
 from ingest_api.models import AttendanceMeasuresPage, AttendanceMeasuresPublic
 from ingest_api.problems import Problem
 from trustdata.warehouse.tables import trust
@@ -137,7 +137,7 @@ def hub_attendance(
     response: Response,
     session: SessionDep,
     access: AccessDep,
-    hub_id: IdPath,
+    hub_id: HubIdPath,
     academic_year: YearQuery = None,
     period_type: PeriodTypeQuery = None,
     period: PeriodQuery = None,
@@ -156,7 +156,7 @@ def academy_attendance(
     response: Response,
     session: SessionDep,
     access: AccessDep,
-    academy_id: IdPath,
+    academy_id: AcademyIdPath,
     academic_year: YearQuery = None,
     period_type: PeriodTypeQuery = None,
     period: PeriodQuery = None,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from ingest_api import crud
 from ingest_api.api.deps import AccessDep, EngineDep, SessionDep, require_unit
-from ingest_api.api.routes.attendance import IdPath, YearQuery, check_year
+from ingest_api.api.routes.attendance import AcademyIdPath, YearQuery, check_year
 from ingest_api.models import PupilAttendancePublic, PupilsPublic
 from ingest_api.problems import Problem
 from trustdata.access.clients import record_pupil_read
@@ -48,7 +48,7 @@ def academy_pupils(
     session: SessionDep,
     engine: EngineDep,
     access: AccessDep,
-    academy_id: IdPath,
+    academy_id: AcademyIdPath,
     academic_year: YearQuery = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = 100,

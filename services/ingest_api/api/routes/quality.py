@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from ingest_api import crud
 from ingest_api.api.deps import AccessDep, SessionDep, require_unit
-from ingest_api.api.routes.attendance import IdPath
+from ingest_api.api.routes.attendance import AcademyIdPath
 from ingest_api.models import QualityPublic
 
 router = APIRouter(tags=["quality"])
@@ -20,7 +20,9 @@ def trust_quality(session: SessionDep, access: AccessDep) -> QualityPublic:
 
 
 @router.get("/academies/{academy_id}/quality", response_model=QualityPublic)
-def academy_quality(session: SessionDep, access: AccessDep, academy_id: IdPath) -> QualityPublic:
+def academy_quality(
+    session: SessionDep, access: AccessDep, academy_id: AcademyIdPath
+) -> QualityPublic:
     """One academy's feeds: failing checks with counts and example MIS pupil ids to look up.
 
     ``waiting_release`` counts quarantined rows of any batch that have not been released yet

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ingest_api import crud
 from ingest_api.api.deps import AccessDep, SessionDep, require_unit
-from ingest_api.api.routes.attendance import IdPath
+from ingest_api.api.routes.attendance import AcademyIdPath, HubIdPath
 from ingest_api.models import AcademyPublic, HubPublic, HubsPublic, RunsPage, TrustPublic
 from ingest_api.problems import Problem
 from trustdata.adapters.base import Stream
@@ -40,14 +40,14 @@ def list_hubs(session: SessionDep, access: AccessDep) -> HubsPublic:
 
 
 @router.get("/hubs/{hub_id}", response_model=HubPublic)
-def get_hub(session: SessionDep, access: AccessDep, hub_id: IdPath) -> HubPublic:
+def get_hub(session: SessionDep, access: AccessDep, hub_id: HubIdPath) -> HubPublic:
     """One hub and its academies."""
     require_unit(access, session, level="hub", unit_id=hub_id)
     return next(hub for hub in crud.hubs(session) if hub.id == hub_id)
 
 
 @router.get("/academies/{academy_id}", response_model=AcademyPublic)
-def get_academy(session: SessionDep, access: AccessDep, academy_id: IdPath) -> AcademyPublic:
+def get_academy(session: SessionDep, access: AccessDep, academy_id: AcademyIdPath) -> AcademyPublic:
     """One academy: URN, phase and hub."""
     require_unit(access, session, level="academy", unit_id=academy_id)
     return next(a for a in crud.list_academies(session) if a.id == academy_id)
@@ -78,7 +78,7 @@ def academy_runs(
     response: Response,
     session: SessionDep,
     access: AccessDep,
-    academy_id: IdPath,
+    academy_id: AcademyIdPath,
     stream: Annotated[Stream | None, Query(description="Only this feed")] = None,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the last page")
