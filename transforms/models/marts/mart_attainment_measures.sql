@@ -38,8 +38,8 @@ with pupils as (
 ),
 
 cohort as (
-    -- Characteristics as at the year of the result (a pupil without a row there fails the
-    -- test attainment_pupils_have_characteristics rather than vanishing here).
+    -- Characteristics as at the year of the result. A year the calendar seed lacks has none:
+    -- its pupils are counted by the warn test attainment_pupils_have_characteristics.
     select
         p.*,
         c.disadvantaged, c.fsm6, c.sen_group, c.eal, c.gender,
