@@ -85,9 +85,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, text
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
+from tests.helpers import query, reset_dbt_inputs, seed_two_hub_trust
 from trustdata.domain.upn import make_upn
 from trustdata.warehouse import tables
 from trustdata.warehouse.dbt import run_dbt
@@ -255,33 +256,15 @@ RESULTS: list[Result] = [
 
 SOURCE_TABLES = (tables.assessment_results, tables.pupils, tables.academies, tables.hubs)
 SOURCE_TABLES += (tables.trust, tables.characteristic_periods)
-DBT_SCHEMAS = ("marts", "analytics_intermediate", "analytics_staging", "analytics")
 # Only the mart and what it needs. Cautious: leave out the tests of staging models this
 # selection does not build (a relationships test reaches them from stg_academies).
 BUILD = ["build", "--select", "+mart_attainment_measures", "--indirect-selection", "cautious"]
 
 
 def _seed(engine: Engine) -> None:
-    academy = {"urn": "100000", "adapter_kind": "ctf", "trust_id": "T1"}
     audit = {"batch_id": BATCH, "published_at": LOADED}
     with engine.begin() as conn:
-        conn.execute(insert(tables.trust), [{"trust_id": "T1", "name": "Test Trust"}])
-        conn.execute(
-            insert(tables.hubs),
-            [
-                {"hub_id": "HN", "trust_id": "T1", "name": "North"},
-                {"hub_id": "HS", "trust_id": "T1", "name": "South"},
-            ],
-        )
-        conn.execute(
-            insert(tables.academies),
-            [
-                {**academy, "academy_id": "A1", "hub_id": "HN", "name": "Academy One"}
-                | {"phase": "all-through"},
-                {**academy, "academy_id": "A2", "hub_id": "HS", "name": "Academy Two"}
-                | {"phase": "primary"},
-            ],
-        )
+        seed_two_hub_trust(conn, phases=("all-through", "primary"), adapter_kind="ctf")
         keys = ("academy_id", "upn", "gender", "fsm6", "in_care", "previously_in_care")
         keys += ("service_child",)
         conn.execute(
@@ -301,19 +284,11 @@ def _seed(engine: Engine) -> None:
         )
 
 
-def _reset(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for table in SOURCE_TABLES:
-            conn.execute(delete(table))
-        for schema in DBT_SCHEMAS:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-
-
 @pytest.fixture(scope="module")
 def warehouse(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The session warehouse holding only the results above, the mart built by dbt."""
     engine = get_engine(warehouse_url)
-    _reset(engine)
+    reset_dbt_inputs(engine, SOURCE_TABLES)
     try:
         _seed(engine)
         run_dbt(
@@ -323,12 +298,7 @@ def warehouse(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         )
         yield warehouse_url
     finally:
-        _reset(engine)
-
-
-def _query(url: str, statement: str) -> list[dict[str, Any]]:
-    with get_engine(url).connect() as conn:
-        return [dict(row) for row in conn.execute(text(statement)).mappings()]
+        reset_dbt_inputs(engine, SOURCE_TABLES)
 
 
 Key = tuple[str, str, str, str, str, str]
@@ -337,7 +307,7 @@ Key = tuple[str, str, str, str, str, str]
 @pytest.fixture(scope="module")
 def mart(warehouse: str) -> dict[Key, dict[str, Any]]:
     """The mart's rows by (level, unit, academic year, key stage, group type, group value)."""
-    rows = _query(warehouse, "SELECT * FROM marts.mart_attainment_measures")
+    rows = query(warehouse, "SELECT * FROM marts.mart_attainment_measures")
     return {
         (
             r["level"],
@@ -379,7 +349,7 @@ DISADVANTAGED, OTHER = ("disadvantage", "disadvantaged"), ("disadvantage", "othe
 
 
 def test_results_map_to_measure_subjects(warehouse: str) -> None:
-    rows = _query(
+    rows = query(
         warehouse,
         "SELECT upn, subject, component, measure_subject, ebacc_category, result_value,"
         " academic_year FROM marts.fct_assessment_results",
@@ -404,7 +374,7 @@ def test_results_map_to_measure_subjects(warehouse: str) -> None:
 
 
 def test_results_from_elsewhere_do_not_count(warehouse: str, mart: dict[Key, Any]) -> None:
-    rows = _query(
+    rows = query(
         warehouse,
         "SELECT upn, key_stage FROM marts.fct_assessment_results WHERE NOT counts_at_academy",
     )
@@ -413,7 +383,7 @@ def test_results_from_elsewhere_do_not_count(warehouse: str, mart: dict[Key, Any
 
 
 def test_attainment8_per_pupil(warehouse: str) -> None:
-    rows = _query(
+    rows = query(
         warehouse,
         "SELECT upn, attainment8, english_double_weighted, em_grade4, em_grade5"
         " FROM analytics_intermediate.int_ks4_pupil_results",
@@ -439,7 +409,7 @@ def test_attainment8_per_pupil(warehouse: str) -> None:
 
 
 def test_ks2_standards_per_pupil(warehouse: str) -> None:
-    rows = _query(
+    rows = query(
         warehouse,
         "SELECT upn, rwm_expected, rwm_higher, reading_code, maths_code, gap_index_ranked"
         " FROM analytics_intermediate.int_ks2_pupil_results WHERE academy_id = 'A1'",

@@ -25,11 +25,13 @@ pupils as (
         min(result_code) filter (
             where measure_subject = 'maths' and result_value is null
         ) as maths_code,
-        case
-            when bool_or(result_code = 'GDS') filter (where measure_subject = 'writing') then 'GDS'
-            when bool_or(result_code = 'EXS') filter (where measure_subject = 'writing') then 'EXS'
-            else min(result_code) filter (where measure_subject = 'writing')
-        end as writing_ta
+        -- Two writing outcomes (two spellings): the higher standard counts (max: GDS > EXS).
+        coalesce(
+            max(result_code) filter (
+                where measure_subject = 'writing' and result_code in ('GDS', 'EXS')
+            ),
+            min(result_code) filter (where measure_subject = 'writing')
+        ) as writing_ta
     from results
     group by academy_id, upn, academic_year_start, academic_year
 )

@@ -1,8 +1,8 @@
 -- KS2 and KS4 attainment for each academy, hub and trust, academic year and pupil group, with
 -- the disadvantaged-minus-other gaps, last year's figures, and the within-trust disadvantage
--- gap index. One aggregate of pupil rows rolled up with GROUPING SETS, so hub and trust
--- figures are ratios over their pupils, never averages of academy rates. Served to users, so
--- small groups are suppressed (see `suppressed`).
+-- gap index. One aggregate of pupil rows rolled up to academy, hub and trust (unit_rollup),
+-- so hub and trust figures are ratios over their pupils, never averages of academy rates.
+-- Served to users, so small groups are suppressed (see `suppressed`).
 --
 -- The gap index follows the DfE's method (pupils ranked by attainment, ties at their average
 -- rank; 20 x (mean rank of others - mean rank of disadvantaged) / pupils ranked, so -10..10)
@@ -18,6 +18,9 @@
 {% set counts = [
     'rwm_expected_pupils', 'rwm_higher_pupils', 'reading_scored_pupils', 'maths_scored_pupils',
     'em_grade4_pupils', 'em_grade5_pupils', 'gap_index_excluded_pupils',
+] %}
+{% set rollup_keys = [
+    'academic_year_start', 'academic_year', 'key_stage', 'group_type', 'group_value',
 ] %}
 {% set unit_key = ['level', 'unit_id', 'academic_year_start', 'academic_year', 'key_stage'] %}
 
@@ -69,21 +72,7 @@ grouped as (
 
 rolled_up as (
     select
-        case
-            when grouping(academy_id) = 0 then 'academy'
-            when grouping(hub_id) = 0 then 'hub'
-            else 'trust'
-        end as level,
-        case
-            when grouping(academy_id) = 0 then academy_id
-            when grouping(hub_id) = 0 then hub_id
-            else trust_id
-        end as unit_id,
-        case
-            when grouping(academy_id) = 0 then academy_name
-            when grouping(hub_id) = 0 then hub_name
-            else trust_name
-        end as unit_name,
+        {{ unit_rollup_columns() }},
         academic_year,
         academic_year_start,
         key_stage,
@@ -108,14 +97,7 @@ rolled_up as (
         100.0 * avg(em_grade4::int) as em_grade4_rate_exact,
         100.0 * avg(em_grade5::int) as em_grade5_rate_exact
     from grouped
-    group by grouping sets (
-        (academic_year_start, academic_year, key_stage, group_type, group_value,
-            trust_id, trust_name, hub_id, hub_name, academy_id, academy_name),
-        (academic_year_start, academic_year, key_stage, group_type, group_value,
-            trust_id, trust_name, hub_id, hub_name),
-        (academic_year_start, academic_year, key_stage, group_type, group_value,
-            trust_id, trust_name)
-    )
+    group by {{ unit_rollup_grouping_sets(rollup_keys) }}
 ),
 
 suppression as (
