@@ -21,9 +21,10 @@ KS2 2025 (2024-25) at A1, in CTF codes (REA, ENG/RD, MAT, WRI, ENG/WR):
   K6 O         R 102 M 100  W EXS  RWM (maths exactly 100)           index 101
   K7 O         R A   M 106  W EXS  not RWM; A: left out of the index and counted
   all 7: RWM 3/7 = 42.86, higher 1/7 = 14.29; reading 521/5 = 104.20, maths 628/6 = 104.67.
-  D 3: RWM 0.00, higher 0.00, reading 99.50, maths 100.50.
+  D 3: RWM 0.00, higher 0.00; only K1 and K3 have scores (2 < 3), so the mean scaled scores
+    (99.50, 100.50) are withheld though the group is shown, and so are their gaps.
   O 4: RWM 3/4 = 75.00, higher 25.00, reading 322/3 = 107.33, maths 427/4 = 106.75.
-  Gaps: -75.00, -25.00, 99.5 - 107.333 = -7.83, 100.5 - 106.75 = -6.25.
+  Gaps: -75.00, -25.00, NULL, NULL.
   Index: K2 1, K1 2, K3 3 | K6 4, K5 5, K4 6 -> D 2, O 5: 20 x 3 / 6 = 10.00 (every
     disadvantaged pupil below every other); N = 6, 1 excluded.
   fsm6: K1 K3 (2) suppressed, so not_fsm6 (5) is too. Gender F (K1 K2 K4) 3: RWM 33.33.
@@ -432,11 +433,12 @@ def test_ks2_measures_and_gaps(mart: dict[Key, dict[str, Any]]) -> None:
     assert (a1["gap_index_excluded_pupils"], a1["gap_index_ranked_pupils"]) == (1, 6)
     disadvantaged = _row(mart, "academy", "A1", "KS2", DISADVANTAGED)
     # K4, a service child, is among the others.
-    assert _figures(disadvantaged, KS2) == ("3", "0.00", "0.00", "99.50", "100.50")
+    assert _figures(disadvantaged, KS2) == ("3", "0.00", "0.00", None, None)
+    assert _figures(disadvantaged, ("reading_scored_pupils", "maths_scored_pupils")) == ("2", "2")
     other = _row(mart, "academy", "A1", "KS2", OTHER)
     assert _figures(other, KS2) == ("4", "75.00", "25.00", "107.33", "106.75")
     for row in (a1, disadvantaged, other):
-        assert _figures(row, KS2_GAPS) == ("-75.00", "-25.00", "-7.83", "-6.25")
+        assert _figures(row, KS2_GAPS) == ("-75.00", "-25.00", None, None)
     assert _figures(_row(mart, "academy", "A1", "KS2", ("gender", "F")), KS2[:2]) == (
         "3",
         "33.33",

@@ -91,8 +91,14 @@ rolled_up as (
         count(*) filter (where not gap_index_ranked) as gap_index_excluded_pupils,
         100.0 * avg(rwm_expected::int) as rwm_expected_rate_exact,
         100.0 * avg(rwm_higher::int) as rwm_higher_rate_exact,
-        avg(reading_scaled_score) as reading_mean_scaled_score_exact,
-        avg(maths_scaled_score) as maths_mean_scaled_score_exact,
+        -- A mean over fewer scores than the threshold would give those pupils' scores away
+        -- even in a group large enough to show.
+        case
+            when count(reading_scaled_score) >= {{ threshold }} then avg(reading_scaled_score)
+        end as reading_mean_scaled_score_exact,
+        case
+            when count(maths_scaled_score) >= {{ threshold }} then avg(maths_scaled_score)
+        end as maths_mean_scaled_score_exact,
         avg(attainment8) as attainment8_mean_exact,
         100.0 * avg(em_grade4::int) as em_grade4_rate_exact,
         100.0 * avg(em_grade5::int) as em_grade5_rate_exact
