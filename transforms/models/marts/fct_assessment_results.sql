@@ -64,9 +64,11 @@ select
         false
     ) as counts_at_academy
 from results as r
-inner join {{ ref('stg_academies') }} as a
+-- Left joins: the fact keeps every staged result (an academy missing from meta fails the
+-- relationships test instead of losing its results here).
+left join {{ ref('stg_academies') }} as a
     on r.academy_id = a.academy_id
-inner join {{ ref('stg_pupils') }} as p
+left join {{ ref('stg_pupils') }} as p
     on r.academy_id = p.academy_id
     and r.upn = p.upn
 left join subjects as s
