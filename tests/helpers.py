@@ -1,5 +1,5 @@
 """Helpers the end-to-end tests share: a one-academy trust config, a full sync, a row count,
-read API keys."""
+read API keys, and the two-hub test trust the dbt tests build on."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, text
 
 from trustdata import orchestration
+from trustdata.warehouse import tables
+from trustdata.warehouse.engine import get_engine
+
+#: The schemas dbt builds into; dropped between dbt test modules so each builds afresh.
+DBT_SCHEMAS = ("marts", "analytics_intermediate", "analytics_staging", "analytics")
 
 
 def one_academy_config(
@@ -77,3 +82,41 @@ def api_key(engine: Engine, *scopes: str) -> str:
 def bearer(key: str) -> dict[str, str]:
     """The Authorization header of a key or token."""
     return {"Authorization": f"Bearer {key}"}
+
+
+def seed_two_hub_trust(conn: Connection, *, phases: tuple[str, str], adapter_kind: str) -> None:
+    """Trust T1 ("Test Trust") with hub HN holding academy A1 and hub HS holding academy A2,
+    of the given phases."""
+    conn.execute(insert(tables.trust), [{"trust_id": "T1", "name": "Test Trust"}])
+    conn.execute(
+        insert(tables.hubs),
+        [
+            {"hub_id": "HN", "trust_id": "T1", "name": "North"},
+            {"hub_id": "HS", "trust_id": "T1", "name": "South"},
+        ],
+    )
+    academy = {"urn": "100000", "adapter_kind": adapter_kind, "trust_id": "T1"}
+    conn.execute(
+        insert(tables.academies),
+        [
+            {**academy, "academy_id": "A1", "hub_id": "HN", "name": "Academy One"}
+            | {"phase": phases[0]},
+            {**academy, "academy_id": "A2", "hub_id": "HS", "name": "Academy Two"}
+            | {"phase": phases[1]},
+        ],
+    )
+
+
+def reset_dbt_inputs(engine: Engine, source_tables: tuple[Table, ...]) -> None:
+    """Empty ``source_tables`` (children first) and drop the schemas dbt built."""
+    with engine.begin() as conn:
+        for table in source_tables:
+            conn.execute(delete(table))
+        for schema in DBT_SCHEMAS:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+def query(url: str, statement: str) -> list[dict[str, Any]]:
+    """The rows of a fixed SQL statement (no parameters), as dicts."""
+    with get_engine(url).connect() as conn:
+        return [dict(row) for row in conn.execute(text(statement)).mappings()]
