@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from ingest_api.models import (
     AcademyPublic,
+    AttainmentMeasures,
     AttendanceGap,
     AttendanceMeasures,
     FeedFreshness,
@@ -222,3 +223,48 @@ def runs(
             )
         )
     return found
+
+
+AttainmentKey = tuple[str, str, str]
+
+
+def attainment_key(row: AttainmentMeasures) -> AttainmentKey:
+    """A row's place in the order pages of attainment follow."""
+    return (row.key_stage, row.group_type, row.group_value)
+
+
+def attainment_measures(
+    session: Session,
+    *,
+    level: str,
+    unit_id: str,
+    academic_year: str,
+    key_stage: str | None,
+    group_type: str | None,
+    after: AttainmentKey | None,
+    limit: int,
+) -> list[AttainmentMeasures]:
+    """A page of one unit's attainment in a year, filtered, in ``attainment_key`` order."""
+    m = AttainmentMeasures
+    query = select(m).where(
+        m.level == level, m.unit_id == unit_id, m.academic_year == academic_year
+    )
+    for column, value in ((m.key_stage, key_stage), (m.group_type, group_type)):
+        if value is not None:
+            query = query.where(column == value)
+    key = (col(m.key_stage), col(m.group_type), col(m.group_value))
+    if after is not None:
+        query = query.where(tuple_(*key) > tuple_(*(literal(v) for v in after)))
+    return list(session.exec(query.order_by(*key).limit(limit)).all())
+
+
+def attainment_years(session: Session, *, level: str, unit_id: str) -> list[str]:
+    """The academic years the attainment mart holds for a unit, newest first."""
+    m = AttainmentMeasures
+    query = (
+        select(m.academic_year)
+        .where(m.level == level, m.unit_id == unit_id)
+        .distinct()
+        .order_by(col(m.academic_year).desc())
+    )
+    return list(session.exec(query).all())

@@ -453,3 +453,168 @@ class RunsPage(SQLModel):
     data: list[RunPublic]
     count: int
     next_cursor: str | None
+
+
+class AttainmentMeasures(SQLModel, table=True):
+    """A row of ``marts.mart_attainment_measures``: a unit, year, key stage and pupil group."""
+
+    __tablename__ = "mart_attainment_measures"
+    __table_args__ = {"schema": "marts"}
+
+    level: str = Field(primary_key=True)
+    unit_id: str = Field(primary_key=True)
+    academic_year: str = Field(primary_key=True)
+    key_stage: str = Field(primary_key=True)
+    group_type: str = Field(primary_key=True)
+    group_value: str = Field(primary_key=True)
+    unit_name: str
+    academic_year_start: int
+    suppressed: bool
+    pupils: int | None
+    rwm_expected_pupils: int | None
+    rwm_higher_pupils: int | None
+    reading_scored_pupils: int | None
+    maths_scored_pupils: int | None
+    em_grade4_pupils: int | None
+    em_grade5_pupils: int | None
+    gap_index_excluded_pupils: int | None
+    gap_index_ranked_pupils: int | None
+    rwm_expected_rate: Decimal | None
+    rwm_higher_rate: Decimal | None
+    reading_mean_scaled_score: Decimal | None
+    maths_mean_scaled_score: Decimal | None
+    attainment8_mean: Decimal | None
+    em_grade4_rate: Decimal | None
+    em_grade5_rate: Decimal | None
+    rwm_expected_rate_gap_pp: Decimal | None
+    rwm_higher_rate_gap_pp: Decimal | None
+    reading_mean_scaled_score_gap_points: Decimal | None
+    maths_mean_scaled_score_gap_points: Decimal | None
+    attainment8_mean_gap_points: Decimal | None
+    em_grade4_rate_gap_pp: Decimal | None
+    em_grade5_rate_gap_pp: Decimal | None
+    within_trust_gap_index: Decimal | None
+    rwm_expected_rate_last_year: Decimal | None
+    rwm_expected_rate_change_pp: Decimal | None
+    rwm_expected_rate_gap_pp_last_year: Decimal | None
+    rwm_expected_rate_gap_pp_change: Decimal | None
+    rwm_higher_rate_last_year: Decimal | None
+    rwm_higher_rate_change_pp: Decimal | None
+    rwm_higher_rate_gap_pp_last_year: Decimal | None
+    rwm_higher_rate_gap_pp_change: Decimal | None
+    reading_mean_scaled_score_last_year: Decimal | None
+    reading_mean_scaled_score_change_points: Decimal | None
+    reading_mean_scaled_score_gap_points_last_year: Decimal | None
+    reading_mean_scaled_score_gap_points_change: Decimal | None
+    maths_mean_scaled_score_last_year: Decimal | None
+    maths_mean_scaled_score_change_points: Decimal | None
+    maths_mean_scaled_score_gap_points_last_year: Decimal | None
+    maths_mean_scaled_score_gap_points_change: Decimal | None
+    attainment8_mean_last_year: Decimal | None
+    attainment8_mean_change_points: Decimal | None
+    attainment8_mean_gap_points_last_year: Decimal | None
+    attainment8_mean_gap_points_change: Decimal | None
+    em_grade4_rate_last_year: Decimal | None
+    em_grade4_rate_change_pp: Decimal | None
+    em_grade4_rate_gap_pp_last_year: Decimal | None
+    em_grade4_rate_gap_pp_change: Decimal | None
+    em_grade5_rate_last_year: Decimal | None
+    em_grade5_rate_change_pp: Decimal | None
+    em_grade5_rate_gap_pp_last_year: Decimal | None
+    em_grade5_rate_gap_pp_change: Decimal | None
+    within_trust_gap_index_last_year: Decimal | None
+    within_trust_gap_index_change: Decimal | None
+
+
+class AttainmentMeasuresPublic(SQLModel):
+    """KS2 or KS4 attainment of one unit, year and pupil group, with gaps and trends.
+
+    KS2: % of pupils meeting the expected (``rwm_expected_rate``) and higher standard in
+    reading, writing and maths, and mean reading and maths scaled scores. KS4: mean
+    Attainment 8 and % with grade 4+ and 5+ in English and maths. ``*_gap_pp`` /
+    ``*_gap_points``: disadvantaged minus other. ``within_trust_gap_index``: the DfE's gap
+    index method (-10..10, 0 = no gap) over the pupils of this unit only, so NOT comparable
+    with the DfE's national index. ``*_last_year`` and ``*_change_*``: against the year
+    before. Suppressed groups have every figure null.
+    """
+
+    level: str = Field(description="academy, hub or trust")
+    id: str
+    name: str
+    academic_year: str = Field(schema_extra={"examples": ["2024-25"]})
+    key_stage: str = Field(schema_extra={"examples": ["KS2"]})
+    group_type: str = Field(schema_extra={"examples": ["disadvantage"]})
+    group_value: str = Field(schema_extra={"examples": ["disadvantaged"]})
+    suppressed: bool = Field(description="Fewer than 5 pupils (or revealing a group that is)")
+    pupils: int | None
+    rwm_expected_pupils: int | None
+    rwm_higher_pupils: int | None
+    reading_scored_pupils: int | None
+    maths_scored_pupils: int | None
+    em_grade4_pupils: int | None
+    em_grade5_pupils: int | None
+    gap_index_excluded_pupils: int | None
+    gap_index_ranked_pupils: int | None
+    rwm_expected_rate: float | None
+    rwm_higher_rate: float | None
+    reading_mean_scaled_score: float | None
+    maths_mean_scaled_score: float | None
+    attainment8_mean: float | None
+    em_grade4_rate: float | None
+    em_grade5_rate: float | None
+    rwm_expected_rate_gap_pp: float | None
+    rwm_higher_rate_gap_pp: float | None
+    reading_mean_scaled_score_gap_points: float | None
+    maths_mean_scaled_score_gap_points: float | None
+    attainment8_mean_gap_points: float | None
+    em_grade4_rate_gap_pp: float | None
+    em_grade5_rate_gap_pp: float | None
+    within_trust_gap_index: float | None
+    rwm_expected_rate_last_year: float | None
+    rwm_expected_rate_change_pp: float | None
+    rwm_expected_rate_gap_pp_last_year: float | None
+    rwm_expected_rate_gap_pp_change: float | None
+    rwm_higher_rate_last_year: float | None
+    rwm_higher_rate_change_pp: float | None
+    rwm_higher_rate_gap_pp_last_year: float | None
+    rwm_higher_rate_gap_pp_change: float | None
+    reading_mean_scaled_score_last_year: float | None
+    reading_mean_scaled_score_change_points: float | None
+    reading_mean_scaled_score_gap_points_last_year: float | None
+    reading_mean_scaled_score_gap_points_change: float | None
+    maths_mean_scaled_score_last_year: float | None
+    maths_mean_scaled_score_change_points: float | None
+    maths_mean_scaled_score_gap_points_last_year: float | None
+    maths_mean_scaled_score_gap_points_change: float | None
+    attainment8_mean_last_year: float | None
+    attainment8_mean_change_points: float | None
+    attainment8_mean_gap_points_last_year: float | None
+    attainment8_mean_gap_points_change: float | None
+    em_grade4_rate_last_year: float | None
+    em_grade4_rate_change_pp: float | None
+    em_grade4_rate_gap_pp_last_year: float | None
+    em_grade4_rate_gap_pp_change: float | None
+    em_grade5_rate_last_year: float | None
+    em_grade5_rate_change_pp: float | None
+    em_grade5_rate_gap_pp_last_year: float | None
+    em_grade5_rate_gap_pp_change: float | None
+    within_trust_gap_index_last_year: float | None
+    within_trust_gap_index_change: float | None
+    disadvantaged_definition: str = DISADVANTAGED
+
+    @classmethod
+    def from_row(cls, row: AttainmentMeasures) -> AttainmentMeasuresPublic:
+        """Shape a mart row for the API: decimals as numbers, the unit as id and name."""
+        fields = row.model_dump(exclude={"unit_id", "unit_name", "academic_year_start"})
+        numbers = {k: float(v) for k, v in fields.items() if isinstance(v, Decimal)}
+        return cls.model_validate(fields | numbers | {"id": row.unit_id, "name": row.unit_name})
+
+
+class AttainmentMeasuresPage(SQLModel):
+    """A page of attainment measures; follow ``next_cursor`` for the next page."""
+
+    data: list[AttainmentMeasuresPublic]
+    count: int
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end"
+    )

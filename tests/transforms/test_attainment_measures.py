@@ -89,7 +89,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from tests.helpers import query, reset_dbt_inputs, seed_two_hub_trust
+from tests.helpers import api_key, bearer, query, reset_dbt_inputs, seed_two_hub_trust
 from trustdata.domain.upn import make_upn
 from trustdata.warehouse import tables
 from trustdata.warehouse.dbt import run_dbt
@@ -553,3 +553,36 @@ def test_trends_against_last_year(mart: dict[Key, dict[str, Any]]) -> None:
     assert trust["rwm_expected_rate_change_pp"] == Decimal("-13.46")
     # Nothing before 2023-24.
     assert _row(mart, "trust", "T1", "KS2", year="2023-24")["rwm_expected_rate_last_year"] is None
+
+
+def test_the_api_serves_the_trust_attainment_as_json_and_csv(warehouse: str) -> None:
+    """The read API over this mart: the trust's KS2 figures and gap index, paged, and CSV."""
+    import csv
+    import io
+
+    import httpx
+
+    from ingest_api.main import create_app
+    from sandbox_mis.testing import running_app
+
+    headers = bearer(api_key(get_engine(warehouse), "trust"))
+    with (
+        running_app(create_app(relay=False)) as root,
+        httpx.Client(base_url=f"{root}/api/v1/trust", headers=headers) as api,
+    ):
+        params: dict[str, Any] = {"academic_year": "2024-25", "key_stage": "KS2"}
+        body = api.get("/attainment", params=params).json()
+        rows = {(r["group_type"], r["group_value"]): r for r in body["data"]}
+        whole = rows[("all", "all")]
+        assert (whole["level"], whole["id"], whole["pupils"]) == ("trust", "T1", 13)
+        assert (whole["rwm_expected_rate"], whole["within_trust_gap_index"]) == (61.54, 6.39)
+        assert {r["key_stage"] for r in body["data"]} == {"KS2"}
+        paged = api.get("/attainment", params=params | {"limit": 2}).json()
+        assert paged["count"] == 2 and paged["next_cursor"]
+        rest = api.get("/attainment", params=params | {"cursor": paged["next_cursor"]}).json()
+        assert paged["data"] + rest["data"] == body["data"]
+        table = api.get("/attainment", params=params | {"format": "csv", "group_type": "all"})
+        (row,) = csv.DictReader(io.StringIO(table.text))
+        assert (row["rwm_expected_rate"], row["within_trust_gap_index"]) == ("61.54", "6.39")
+        missing = api.get("/attainment", params={"academic_year": "2019-20"})
+        assert missing.status_code == 404 and "years with data: 2024-25" in missing.text

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from ingest_api.api.routes import (
     academies,
+    attainment,
     attendance,
     events,
     freshness,
@@ -19,7 +20,7 @@ from ingest_api.representation import negotiate
 
 api_router = APIRouter()
 # Data routes answer in JSON or CSV (and with ETags: ingest_api.representation).
-for data in (structure, academies, attendance, measures, freshness, quality, pupils):
+for data in (structure, academies, attendance, measures, attainment, freshness, quality, pupils):
     api_router.include_router(data.router, dependencies=[Depends(negotiate)])
 api_router.include_router(events.router)
 api_router.include_router(token.router)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import date
 from typing import Annotated, Literal
 
@@ -15,6 +12,14 @@ from ingest_api import crud
 from ingest_api.api.deps import AccessDep, SessionDep, require_unit
 from ingest_api.api.routes.attendance import AcademyIdPath, HubIdPath, YearQuery, check_year
 from ingest_api.models import AttendanceMeasuresPage, AttendanceMeasuresPublic
+from ingest_api.paging import (
+    CursorQuery,
+    bad_cursor,
+    decode_cursor,
+    encode_cursor,
+    link_next,
+    resolve_year,
+)
 from ingest_api.problems import Problem
 from trustdata.warehouse.tables import trust
 
@@ -36,36 +41,15 @@ GroupQuery = Annotated[
     Literal["all", "disadvantage", "fsm6", "sen", "eal", "gender", "year_group"] | None,
     Query(description="Only this grouping of pupils (default: all groupings)"),
 ]
-CursorQuery = Annotated[
-    str | None,
-    Query(max_length=400, description="next_cursor of the previous page; leave out to start"),
-]
 LimitQuery = Annotated[int, Query(ge=1, le=5000, description="Rows per page")]
 
 
-def _encode(key: crud.MeasuresKey) -> str:
-    text = json.dumps([key[0], key[1].isoformat(), *key[2:]], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
 def _decode(cursor: str) -> crud.MeasuresKey:
+    period_type, start, period, group_type, group_value = decode_cursor(cursor, 5)
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        period_type, start, period, group_type, group_value = raw
-        return (
-            str(period_type),
-            date.fromisoformat(start),
-            str(period),
-            str(group_type),
-            str(group_value),
-        )
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise Problem(
-            422,
-            "Invalid request parameters",
-            "cursor: not a cursor this API gave; pass next_cursor from the previous page, or "
-            "leave it out to start again",
-        ) from exc
+        return (period_type, date.fromisoformat(start), period, group_type, group_value)
+    except ValueError as exc:
+        raise bad_cursor() from exc
 
 
 def _measures(
@@ -84,12 +68,9 @@ def _measures(
     require_unit(access, session, level=level, unit_id=unit_id)
     after = None if cursor is None else _decode(cursor)
     years = crud.measure_years(session, level=level, unit_id=unit_id)
-    year = academic_year or (years[0] if years else None)
-    if year is None or year not in years:
-        detail = f"no attendance measures for {level} {unit_id!r}" + (
-            f" in {year}; years with data: {', '.join(years)}" if years else " yet"
-        )
-        raise Problem(404, "No data", detail, years_available=years)
+    year = resolve_year(
+        years, academic_year, what="attendance measures", level=level, unit_id=unit_id
+    )
     rows = crud.attendance_measures(
         session,
         level=level,
@@ -102,10 +83,11 @@ def _measures(
         limit=limit + 1,
     )
     page = rows[:limit]
-    next_cursor = _encode(crud.measures_key(page[-1])) if len(rows) > limit else None
-    if next_cursor is not None:
-        following = request.url.include_query_params(cursor=next_cursor)
-        response.headers["Link"] = f'<{following}>; rel="next"'
+    next_cursor = None
+    if len(rows) > limit:
+        key = crud.measures_key(page[-1])
+        next_cursor = encode_cursor([key[0], key[1].isoformat(), *key[2:]])
+    link_next(request, response, next_cursor)
     data = [AttendanceMeasuresPublic.from_row(row) for row in page]
     return AttendanceMeasuresPage(data=data, count=len(data), next_cursor=next_cursor)
 

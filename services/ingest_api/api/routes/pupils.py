@@ -10,6 +10,7 @@ from ingest_api import crud
 from ingest_api.api.deps import AccessDep, EngineDep, SessionDep, require_unit
 from ingest_api.api.routes.attendance import AcademyIdPath, YearQuery, check_year
 from ingest_api.models import PupilAttendancePublic, PupilsPublic
+from ingest_api.paging import link_next, resolve_year
 from ingest_api.problems import Problem
 from trustdata.access.clients import record_pupil_read
 from trustdata.access.scopes import Access
@@ -74,12 +75,9 @@ def academy_pupils(
         raise
     check_year(academic_year)
     years = crud.pupil_years(session, academy_id=academy_id)
-    year = academic_year or (years[0] if years else None)
-    if year is None or year not in years:
-        detail = f"no pupil records for academy {academy_id!r}" + (
-            f" in {year}; years with data: {', '.join(years)}" if years else " yet"
-        )
-        raise Problem(404, "No data", detail, years_available=years)
+    year = resolve_year(
+        years, academic_year, what="pupil records", level="academy", unit_id=academy_id
+    )
     rows = crud.pupil_attendance(
         session,
         academy_id=academy_id,
@@ -90,9 +88,7 @@ def academy_pupils(
     page = rows[:limit]
     _log(request, engine, access, academy_id, len(page), 200)
     next_cursor = page[-1].record_key if len(rows) > limit else None
-    if next_cursor is not None:
-        following = request.url.include_query_params(cursor=next_cursor)
-        response.headers["Link"] = f'<{following}>; rel="next"'
+    link_next(request, response, next_cursor)
     return PupilsPublic(
         academy_id=academy_id,
         academic_year=year,

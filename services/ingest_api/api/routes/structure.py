@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -15,6 +13,7 @@ from ingest_api import crud
 from ingest_api.api.deps import AccessDep, SessionDep, require_unit
 from ingest_api.api.routes.attendance import AcademyIdPath, HubIdPath
 from ingest_api.models import AcademyPublic, HubPublic, HubsPublic, RunsPage, TrustPublic
+from ingest_api.paging import bad_cursor, decode_cursor, encode_cursor, link_next
 from ingest_api.problems import Problem
 from trustdata.adapters.base import Stream
 from trustdata.warehouse.tables import trust
@@ -53,23 +52,12 @@ def get_academy(session: SessionDep, access: AccessDep, academy_id: AcademyIdPat
     return next(a for a in crud.list_academies(session) if a.id == academy_id)
 
 
-def _cursor(run_started: datetime, batch_id: str) -> str:
-    text = f"{run_started.isoformat()}|{batch_id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
 def _before(cursor: str) -> tuple[datetime, uuid.UUID]:
+    started, batch_id = decode_cursor(cursor, 2)
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        started, batch_id = text.split("|")
         return datetime.fromisoformat(started), uuid.UUID(batch_id)
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise Problem(
-            422,
-            "Invalid request parameters",
-            "cursor: not a cursor this API gave; pass next_cursor from the previous page, or "
-            "leave it out to start again",
-        ) from exc
+    except ValueError as exc:
+        raise bad_cursor() from exc
 
 
 @router.get("/academies/{academy_id}/runs", response_model=RunsPage)
@@ -96,8 +84,8 @@ def academy_runs(
         limit=limit + 1,
     )
     page = rows[:limit]
-    next_cursor = _cursor(page[-1].started_at, page[-1].batch_id) if len(rows) > limit else None
-    if next_cursor is not None:
-        following = request.url.include_query_params(cursor=next_cursor)
-        response.headers["Link"] = f'<{following}>; rel="next"'
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor([page[-1].started_at.isoformat(), page[-1].batch_id])
+    link_next(request, response, next_cursor)
     return RunsPage(academy_id=academy_id, data=page, count=len(page), next_cursor=next_cursor)
