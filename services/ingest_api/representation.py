@@ -29,7 +29,7 @@ FormatQuery = Annotated[
 ]
 
 
-def negotiate(request: Request, format: FormatQuery = None) -> None:
+async def negotiate(request: Request, format: FormatQuery = None) -> None:
     """Record whether this request wants CSV, for the middleware."""
     if format is None:
         format = "csv" if _prefers_csv(request.headers.get("accept", "")) else "json"

@@ -29,7 +29,7 @@ def get_engine() -> Engine:
     return engine()
 
 
-def get_trust(request: Request) -> TrustConfig:
+async def get_trust(request: Request) -> TrustConfig:
     """The trust config the app was started with."""
     trust: TrustConfig = request.app.state.trust
     return trust

@@ -79,12 +79,12 @@ class Access:
 
     def sees(self, level: str, unit_id: str) -> bool:
         """True when the client may read aggregates of this trust, hub or academy."""
-        if level == "trust":
-            return self.trust
+        if self.trust:
+            return True  # every unit of the warehouse, whatever this process's config says
         if level == "hub":
             return unit_id in self.hubs
-        return unit_id in self.academies
+        return level == "academy" and unit_id in self.academies
 
     def sees_pupils(self, academy_id: str) -> bool:
         """True when the client may read pupil-level records of this academy."""
-        return self.pupils and academy_id in self.academies
+        return self.pupils and self.sees("academy", academy_id)

@@ -14,5 +14,5 @@ router = APIRouter(tags=["academies"])
 @router.get("/academies", response_model=AcademiesPublic)
 def list_academies(session: SessionDep, access: AccessDep) -> AcademiesPublic:
     """The academies the client's scopes cover, with URN, phase and hub."""
-    data = [a for a in crud.list_academies(session) if a.id in access.academies]
+    data = [a for a in crud.list_academies(session) if access.sees("academy", a.id)]
     return AcademiesPublic(data=data, count=len(data))

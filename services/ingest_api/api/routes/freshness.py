@@ -19,7 +19,9 @@ def trust_freshness(session: SessionDep, access: AccessDep) -> FreshnessPublic:
     ``healthy`` is false when a feed's latest run failed or was blocked by the audit;
     ``latest_message`` then says why (counts and codes, never pupil data).
     """
-    data = [f for f in crud.freshness(session, academy_id=None) if f.academy_id in access.academies]
+    data = [
+        f for f in crud.freshness(session, academy_id=None) if access.sees("academy", f.academy_id)
+    ]
     return FreshnessPublic(data=data, count=len(data))
 
 

@@ -15,7 +15,9 @@ router = APIRouter(tags=["quality"])
 @router.get("/quality", response_model=QualityPublic)
 def trust_quality(session: SessionDep, access: AccessDep) -> QualityPublic:
     """Every academy's feeds: the latest batch's audit outcome and the checks it failed."""
-    data = [f for f in crud.quality(session, academy_id=None) if f.academy_id in access.academies]
+    data = [
+        f for f in crud.quality(session, academy_id=None) if access.sees("academy", f.academy_id)
+    ]
     return QualityPublic(data=data, count=len(data))
 
 

@@ -1,0 +1,158 @@
+"""Read API under load: p50/p95/p99 latency and requests per second of the gap endpoints.
+
+    TRUSTDATA_WAREHOUSE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/trustdata_bench2 \\
+        .venv/bin/python bench/bench_api.py [--clients 50] [--seconds 20] [--workers 2]
+
+The warehouse must hold built marts: bench/bench_warehouse_build.py makes a 70,000-pupil trust
+(20 academies, 27 million marks) and builds them. The API runs as `uvicorn` in its own
+processes (``--workers``) on loopback with the request budget off; the load comes from this
+process: ``--clients`` connections, each sending its next request as soon as the last is
+answered (closed loop), for ``--seconds`` after a 3-second warm-up, spread over the trust's,
+every hub's and every academy's attendance gap and attendance measures (one year, terms, the
+disadvantaged/other grouping). A client with the trust scope is created for the run and revoked
+after it. Both sides share the machine's cores, as they would on a 2-core host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select, text
+
+from trustdata.access.clients import create_client, revoke_client
+from trustdata.warehouse.engine import get_engine, warehouse_url
+from trustdata.warehouse.migrate import upgrade
+from trustdata.warehouse.tables import academies, hubs, trust
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _targets(url: str) -> list[tuple[str, str]]:
+    """(kind, path) of every request the clients choose from."""
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        trust_id = conn.execute(select(trust.c.trust_id)).scalar_one()
+        hub_ids = list(conn.execute(select(hubs.c.hub_id)).scalars())
+        academy_ids = list(conn.execute(select(academies.c.academy_id)).scalars())
+        year = conn.execute(
+            text("SELECT max(academic_year) FROM marts.mart_attendance_gap")
+        ).scalar_one()
+    units = ["trust"] + [f"hubs/{h}" for h in hub_ids] + [f"academies/{a}" for a in academy_ids]
+    found: list[tuple[str, str]] = []
+    for unit in units:
+        found.append(("attendance-gap", f"/api/v1/{unit}/attendance-gap?academic_year={year}"))
+        found.append(
+            (
+                "attendance",
+                f"/api/v1/{unit}/attendance?academic_year={year}"
+                "&period_type=term&group_type=disadvantage",
+            )
+        )
+    print(f"trust {trust_id}: {len(hub_ids)} hubs, {len(academy_ids)} academies, year {year}")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "TRUSTDATA_WAREHOUSE_URL": url,
+        "TRUSTDATA_API_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    command = [sys.executable, "-m", "uvicorn", "ingest_api.main:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    command += ["--no-access-log"]
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the API did not start within 60 s")
+
+
+async def _load(
+    base: str, key: str, targets: list[tuple[str, str]], clients: int, seconds: float
+) -> tuple[dict[str, list[float]], int, float]:
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors = 0
+    warm_until = time.perf_counter() + 3
+    stop_at = warm_until + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def client(api: httpx.AsyncClient, rng: random.Random) -> None:
+        nonlocal errors
+        while (now := time.perf_counter()) < stop_at:
+            kind, path = rng.choice(targets)
+            response = await api.get(path)
+            took = time.perf_counter() - now
+            if now >= warm_until:
+                if response.status_code != 200:
+                    errors += 1
+                latencies[kind].append(took)
+
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as api:
+        await asyncio.gather(*(client(api, random.Random(n)) for n in range(clients)))
+    return latencies, errors, seconds
+
+
+def _percentiles(values: list[float]) -> str:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    p50, p95, p99 = cuts[49] * 1000, cuts[94] * 1000, cuts[98] * 1000
+    return f"p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    url = warehouse_url()
+    upgrade(url)  # the API's own tables (clients) in a warehouse built by an older version
+    targets = _targets(url)
+    engine = get_engine(url)
+    client_id = f"bench-{uuid.uuid4().hex[:8]}"
+    key = create_client(engine, client_id=client_id, scopes=("trust",))
+    port = _free_port()
+    server = _serve(url, port, args.workers)
+    try:
+        latencies, errors, seconds = asyncio.run(
+            _load(f"http://127.0.0.1:{port}", key, targets, args.clients, args.seconds)
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        revoke_client(engine, client_id=client_id)
+    every = [v for values in latencies.values() for v in values]
+    print(
+        f"{args.clients} concurrent clients, {args.workers} API workers, {seconds:.0f} s: "
+        f"{len(every)} requests, {len(every) / seconds:.0f} requests/s, {errors} not 200"
+    )
+    print(f"  all            {_percentiles(every)}")
+    for kind, values in sorted(latencies.items()):
+        print(f"  {kind:<14} {_percentiles(values)}  ({len(values)} requests)")
+
+
+if __name__ == "__main__":
+    main()
