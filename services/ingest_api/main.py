@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from ingest_api import metrics, problems
 from ingest_api.api.main import api_router
 from ingest_api.api.routes import health
+from ingest_api.core.cache import TtlCache
 from ingest_api.core.db import engine
 from ingest_api.core.ratelimit import RateLimiter
 from ingest_api.representation import RepresentationMiddleware
@@ -78,6 +79,7 @@ def create_app(trust_config: Path | None = None, *, relay: bool = True) -> FastA
     )
     app.state.trust = load_trust_config(trust_config or settings.trust_config)
     app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_minute)
+    app.state.cache = TtlCache(settings.api_cache_seconds)
     problems.install(app)
     app.add_middleware(RepresentationMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from ingest_api.core.cache import TtlCache
 from ingest_api.core.db import engine
 from ingest_api.core.ratelimit import RateLimiter, retry_after
 from ingest_api.problems import Problem
@@ -35,7 +36,14 @@ async def get_trust(request: Request) -> TrustConfig:
     return trust
 
 
+async def get_cache(request: Request) -> TtlCache:
+    """The process's cache of aggregate reads (ingest_api.core.cache)."""
+    cache: TtlCache = request.app.state.cache
+    return cache
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+CacheDep = Annotated[TtlCache, Depends(get_cache)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TrustDep = Annotated[TrustConfig, Depends(get_trust)]
 
@@ -86,11 +94,16 @@ def get_access(
 AccessDep = Annotated[Access, Depends(get_access)]
 
 
-def require_unit(access: Access, session: Session, *, level: str, unit_id: str) -> None:
+def require_unit(
+    access: Access, session: Session, *, level: str, unit_id: str, cache: TtlCache | None = None
+) -> None:
     """404 for a unit the trust does not have, 403 for one outside the client's scopes."""
     from ingest_api import crud
 
-    if not crud.unit_exists(session, level=level, unit_id=unit_id):
+    def exists() -> bool:
+        return crud.unit_exists(session, level=level, unit_id=unit_id)
+
+    if not (exists() if cache is None else cache.get(("unit", level, unit_id), exists)):
         raise Problem(404, f"Unknown {level}", f"no {level} with id {unit_id!r} in the trust")
     if not access.sees(level, unit_id):
         raise Problem(
@@ -99,3 +112,19 @@ def require_unit(access: Access, session: Session, *, level: str, unit_id: str) 
             f"client {access.client_id!r} may not read {level} {unit_id!r} "
             f"(its scopes: {', '.join(access.scopes)})",
         )
+
+
+def trust_id(session: Session, cache: TtlCache) -> str:
+    """The trust's id in the warehouse; 404 before the pipeline has written it."""
+    from sqlalchemy import select
+
+    from trustdata.warehouse.tables import trust
+
+    def read() -> str | None:
+        found: str | None = session.connection().execute(select(trust.c.trust_id)).scalar()
+        return found
+
+    found = cache.get(("trust",), read)
+    if found is None:
+        raise Problem(404, "Unknown trust", "the warehouse holds no trust yet: run the pipeline")
+    return found

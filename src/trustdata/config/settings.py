@@ -80,6 +80,14 @@ class Settings(BaseSettings):
             "evenly), per API process; 0 turns the limit off."
         ),
     )
+    api_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "How long each API process reuses an aggregate it read from the marts (they change "
+            "only when the warehouse build runs); 0 reads the warehouse every time."
+        ),
+    )
 
 
 @cache

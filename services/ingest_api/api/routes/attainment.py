@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 
 from ingest_api import crud
-from ingest_api.api.deps import AccessDep, SessionDep, require_unit
+from ingest_api.api.deps import AccessDep, CacheDep, SessionDep, require_unit, trust_id
 from ingest_api.api.routes.attendance import AcademyIdPath, HubIdPath, YearQuery, check_year
 from ingest_api.models import AttainmentMeasuresPage, AttainmentMeasuresPublic
 from ingest_api.paging import CursorQuery, decode_cursor, encode_cursor, link_next, resolve_year
-from ingest_api.problems import Problem
-from trustdata.warehouse.tables import trust
 
 router = APIRouter(tags=["attainment"])
 
@@ -27,22 +24,15 @@ GroupQuery = Annotated[
 LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows per page")]
 
 
-def _attainment(
-    request: Request,
-    response: Response,
+def _read_page(
     session: SessionDep,
-    access: AccessDep,
     unit: tuple[str, str],
-    filters: tuple[str | None, str | None, str | None],
-    cursor: str | None,
+    year: str,
+    filters: tuple[str | None, str | None],
+    after: tuple[str, str, str] | None,
     limit: int,
 ) -> AttainmentMeasuresPage:
-    (level, unit_id), (academic_year, key_stage, group_type) = unit, filters
-    check_year(academic_year)
-    require_unit(access, session, level=level, unit_id=unit_id)
-    after = None if cursor is None else decode_cursor(cursor, 3)
-    years = crud.attainment_years(session, level=level, unit_id=unit_id)
-    year = resolve_year(years, academic_year, what="attainment", level=level, unit_id=unit_id)
+    (level, unit_id), (key_stage, group_type) = unit, filters
     rows = crud.attainment_measures(
         session,
         level=level,
@@ -50,14 +40,42 @@ def _attainment(
         academic_year=year,
         key_stage=key_stage,
         group_type=group_type,
-        after=None if after is None else (after[0], after[1], after[2]),
+        after=after,
         limit=limit + 1,
     )
     page = rows[:limit]
     next_cursor = encode_cursor(list(crud.attainment_key(page[-1]))) if len(rows) > limit else None
-    link_next(request, response, next_cursor)
     data = [AttainmentMeasuresPublic.from_row(row) for row in page]
     return AttainmentMeasuresPage(data=data, count=len(data), next_cursor=next_cursor)
+
+
+def _attainment(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    access: AccessDep,
+    cache: CacheDep,
+    unit: tuple[str, str],
+    filters: tuple[str | None, str | None, str | None],
+    cursor: str | None,
+    limit: int,
+) -> AttainmentMeasuresPage:
+    (level, unit_id), (academic_year, key_stage, group_type) = unit, filters
+    check_year(academic_year)
+    require_unit(access, session, level=level, unit_id=unit_id, cache=cache)
+    key = None if cursor is None else decode_cursor(cursor, 3)
+    after = None if key is None else (key[0], key[1], key[2])
+    years = cache.get(
+        ("attainment-years", level, unit_id),
+        lambda: crud.attainment_years(session, level=level, unit_id=unit_id),
+    )
+    year = resolve_year(years, academic_year, what="attainment", level=level, unit_id=unit_id)
+    page = cache.get(
+        ("attainment", unit, year, key_stage, group_type, after, limit),
+        lambda: _read_page(session, unit, year, (key_stage, group_type), after, limit),
+    )
+    link_next(request, response, page.next_cursor)
+    return page
 
 
 @router.get("/trust/attainment", response_model=AttainmentMeasuresPage)
@@ -66,6 +84,7 @@ def trust_attainment(
     response: Response,
     session: SessionDep,
     access: AccessDep,
+    cache: CacheDep,
     academic_year: YearQuery = None,
     key_stage: KeyStageQuery = None,
     group_type: GroupQuery = None,
@@ -73,13 +92,9 @@ def trust_attainment(
     limit: LimitQuery = 500,
 ) -> AttainmentMeasuresPage:
     """The trust's KS2 and KS4 attainment by pupil group, gaps, trends and the gap index."""
-    trust_id = session.connection().execute(select(trust.c.trust_id)).scalar_one_or_none()
-    if trust_id is None:
-        raise Problem(404, "Unknown trust", "the warehouse holds no trust yet: run the pipeline")
     filters = (academic_year, key_stage, group_type)
-    return _attainment(
-        request, response, session, access, ("trust", trust_id), filters, cursor, limit
-    )
+    unit = ("trust", trust_id(session, cache))
+    return _attainment(request, response, session, access, cache, unit, filters, cursor, limit)
 
 
 @router.get("/hubs/{hub_id}/attainment", response_model=AttainmentMeasuresPage)
@@ -88,6 +103,7 @@ def hub_attainment(
     response: Response,
     session: SessionDep,
     access: AccessDep,
+    cache: CacheDep,
     hub_id: HubIdPath,
     academic_year: YearQuery = None,
     key_stage: KeyStageQuery = None,
@@ -97,7 +113,8 @@ def hub_attainment(
 ) -> AttainmentMeasuresPage:
     """A hub's KS2 and KS4 attainment by pupil group, gaps, trends and the gap index."""
     filters = (academic_year, key_stage, group_type)
-    return _attainment(request, response, session, access, ("hub", hub_id), filters, cursor, limit)
+    unit = ("hub", hub_id)
+    return _attainment(request, response, session, access, cache, unit, filters, cursor, limit)
 
 
 @router.get("/academies/{academy_id}/attainment", response_model=AttainmentMeasuresPage)
@@ -106,6 +123,7 @@ def academy_attainment(
     response: Response,
     session: SessionDep,
     access: AccessDep,
+    cache: CacheDep,
     academy_id: AcademyIdPath,
     academic_year: YearQuery = None,
     key_stage: KeyStageQuery = None,
@@ -115,6 +133,5 @@ def academy_attainment(
 ) -> AttainmentMeasuresPage:
     """An academy's KS2 or KS4 attainment by pupil group, gaps, trends and the gap index."""
     filters = (academic_year, key_stage, group_type)
-    return _attainment(
-        request, response, session, access, ("academy", academy_id), filters, cursor, limit
-    )
+    unit = ("academy", academy_id)
+    return _attainment(request, response, session, access, cache, unit, filters, cursor, limit)

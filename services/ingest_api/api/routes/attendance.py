@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select
 
 from ingest_api import crud
-from ingest_api.api.deps import AccessDep, SessionDep, require_unit
+from ingest_api.api.deps import AccessDep, CacheDep, SessionDep, require_unit, trust_id
 from ingest_api.models import AttendanceGapPublic
 from ingest_api.problems import Problem
-from trustdata.warehouse.tables import trust
 
 router = APIRouter(tags=["attendance"])
 
@@ -58,46 +56,64 @@ def check_year(academic_year: str | None) -> None:
         )
 
 
-def _gap(
-    session: SessionDep, access: AccessDep, level: str, unit_id: str, academic_year: str | None
-) -> AttendanceGapPublic:
-    check_year(academic_year)
-    require_unit(access, session, level=level, unit_id=unit_id)
+def _read_gap(
+    session: SessionDep, level: str, unit_id: str, academic_year: str | None
+) -> AttendanceGapPublic | None:
     row = crud.attendance_gap(session, level=level, unit_id=unit_id, academic_year=academic_year)
-    if row is None:
+    return None if row is None else AttendanceGapPublic.from_row(row)
+
+
+def _gap(
+    session: SessionDep,
+    access: AccessDep,
+    cache: CacheDep,
+    unit: tuple[str, str],
+    academic_year: str | None,
+) -> AttendanceGapPublic:
+    level, unit_id = unit
+    check_year(academic_year)
+    require_unit(access, session, level=level, unit_id=unit_id, cache=cache)
+    gap = cache.get(
+        ("attendance-gap", level, unit_id, academic_year),
+        lambda: _read_gap(session, level, unit_id, academic_year),
+    )
+    if gap is None:
         years = crud.years_available(session, level=level, unit_id=unit_id)
         detail = f"no attendance data for {level} {unit_id!r}" + (
             f" in {academic_year}; years with data: {', '.join(years)}" if years else " yet"
         )
         raise Problem(404, "No data", detail, years_available=years)
-    return AttendanceGapPublic.from_row(row)
+    return gap
 
 
 @router.get("/trust/attendance-gap", response_model=AttendanceGapPublic)
 def trust_attendance_gap(
-    session: SessionDep, access: AccessDep, academic_year: YearQuery = None
+    session: SessionDep, access: AccessDep, cache: CacheDep, academic_year: YearQuery = None
 ) -> AttendanceGapPublic:
     """Trust-wide attendance of disadvantaged pupils and of others, and the gap."""
-    trust_id = session.connection().execute(select(trust.c.trust_id)).scalar_one_or_none()
-    if trust_id is None:
-        raise Problem(404, "Unknown trust", "the warehouse holds no trust yet: run the pipeline")
-    return _gap(session, access, "trust", trust_id, academic_year)
+    unit = ("trust", trust_id(session, cache))
+    return _gap(session, access, cache, unit, academic_year)
 
 
 @router.get("/hubs/{hub_id}/attendance-gap", response_model=AttendanceGapPublic)
 def hub_attendance_gap(
-    session: SessionDep, access: AccessDep, hub_id: HubIdPath, academic_year: YearQuery = None
+    session: SessionDep,
+    access: AccessDep,
+    cache: CacheDep,
+    hub_id: HubIdPath,
+    academic_year: YearQuery = None,
 ) -> AttendanceGapPublic:
     """A hub's attendance of disadvantaged pupils and of others, and the gap."""
-    return _gap(session, access, "hub", hub_id, academic_year)
+    return _gap(session, access, cache, ("hub", hub_id), academic_year)
 
 
 @router.get("/academies/{academy_id}/attendance-gap", response_model=AttendanceGapPublic)
 def academy_attendance_gap(
     session: SessionDep,
     access: AccessDep,
+    cache: CacheDep,
     academy_id: AcademyIdPath,
     academic_year: YearQuery = None,
 ) -> AttendanceGapPublic:
     """An academy's attendance of disadvantaged pupils and of others, and the gap."""
-    return _gap(session, access, "academy", academy_id, academic_year)
+    return _gap(session, access, cache, ("academy", academy_id), academic_year)

@@ -6,10 +6,9 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 
 from ingest_api import crud
-from ingest_api.api.deps import AccessDep, SessionDep, require_unit
+from ingest_api.api.deps import AccessDep, CacheDep, SessionDep, require_unit, trust_id
 from ingest_api.api.routes.attendance import AcademyIdPath, HubIdPath, YearQuery, check_year
 from ingest_api.models import AttendanceMeasuresPage, AttendanceMeasuresPublic
 from ingest_api.paging import (
@@ -20,8 +19,6 @@ from ingest_api.paging import (
     link_next,
     resolve_year,
 )
-from ingest_api.problems import Problem
-from trustdata.warehouse.tables import trust
 
 router = APIRouter(tags=["attendance"])
 
@@ -52,25 +49,15 @@ def _decode(cursor: str) -> crud.MeasuresKey:
         raise bad_cursor() from exc
 
 
-def _measures(
-    request: Request,
-    response: Response,
+def _read_page(
     session: SessionDep,
-    access: AccessDep,
-    level: str,
-    unit_id: str,
-    filters: tuple[str | None, str | None, str | None, str | None],
-    cursor: str | None,
+    unit: tuple[str, str],
+    year: str,
+    filters: tuple[str | None, str | None, str | None],
+    after: crud.MeasuresKey | None,
     limit: int,
 ) -> AttendanceMeasuresPage:
-    academic_year, period_type, period, group_type = filters
-    check_year(academic_year)
-    require_unit(access, session, level=level, unit_id=unit_id)
-    after = None if cursor is None else _decode(cursor)
-    years = crud.measure_years(session, level=level, unit_id=unit_id)
-    year = resolve_year(
-        years, academic_year, what="attendance measures", level=level, unit_id=unit_id
-    )
+    (level, unit_id), (period_type, period, group_type) = unit, filters
     rows = crud.attendance_measures(
         session,
         level=level,
@@ -87,9 +74,39 @@ def _measures(
     if len(rows) > limit:
         key = crud.measures_key(page[-1])
         next_cursor = encode_cursor([key[0], key[1].isoformat(), *key[2:]])
-    link_next(request, response, next_cursor)
     data = [AttendanceMeasuresPublic.from_row(row) for row in page]
     return AttendanceMeasuresPage(data=data, count=len(data), next_cursor=next_cursor)
+
+
+def _measures(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    access: AccessDep,
+    cache: CacheDep,
+    unit: tuple[str, str],
+    filters: tuple[str | None, str | None, str | None, str | None],
+    cursor: str | None,
+    limit: int,
+) -> AttendanceMeasuresPage:
+    (level, unit_id), (academic_year, *rest) = unit, filters
+    check_year(academic_year)
+    require_unit(access, session, level=level, unit_id=unit_id, cache=cache)
+    after = None if cursor is None else _decode(cursor)
+    years = cache.get(
+        ("measure-years", level, unit_id),
+        lambda: crud.measure_years(session, level=level, unit_id=unit_id),
+    )
+    year = resolve_year(
+        years, academic_year, what="attendance measures", level=level, unit_id=unit_id
+    )
+    narrower = (rest[0], rest[1], rest[2])
+    page = cache.get(
+        ("measures", unit, year, narrower, after, limit),
+        lambda: _read_page(session, unit, year, narrower, after, limit),
+    )
+    link_next(request, response, page.next_cursor)
+    return page
 
 
 @router.get("/trust/attendance", response_model=AttendanceMeasuresPage)
@@ -98,6 +115,7 @@ def trust_attendance(
     response: Response,
     session: SessionDep,
     access: AccessDep,
+    cache: CacheDep,
     academic_year: YearQuery = None,
     period_type: PeriodTypeQuery = None,
     period: PeriodQuery = None,
@@ -106,11 +124,9 @@ def trust_attendance(
     limit: LimitQuery = 1000,
 ) -> AttendanceMeasuresPage:
     """The trust's attendance measures by period and pupil group, with gaps and trends."""
-    trust_id = session.connection().execute(select(trust.c.trust_id)).scalar_one_or_none()
-    if trust_id is None:
-        raise Problem(404, "Unknown trust", "the warehouse holds no trust yet: run the pipeline")
     filters = (academic_year, period_type, period, group_type)
-    return _measures(request, response, session, access, "trust", trust_id, filters, cursor, limit)
+    unit = ("trust", trust_id(session, cache))
+    return _measures(request, response, session, access, cache, unit, filters, cursor, limit)
 
 
 @router.get("/hubs/{hub_id}/attendance", response_model=AttendanceMeasuresPage)
@@ -119,6 +135,7 @@ def hub_attendance(
     response: Response,
     session: SessionDep,
     access: AccessDep,
+    cache: CacheDep,
     hub_id: HubIdPath,
     academic_year: YearQuery = None,
     period_type: PeriodTypeQuery = None,
@@ -129,7 +146,8 @@ def hub_attendance(
 ) -> AttendanceMeasuresPage:
     """A hub's attendance measures by period and pupil group, with gaps and trends."""
     filters = (academic_year, period_type, period, group_type)
-    return _measures(request, response, session, access, "hub", hub_id, filters, cursor, limit)
+    unit = ("hub", hub_id)
+    return _measures(request, response, session, access, cache, unit, filters, cursor, limit)
 
 
 @router.get("/academies/{academy_id}/attendance", response_model=AttendanceMeasuresPage)
@@ -138,6 +156,7 @@ def academy_attendance(
     response: Response,
     session: SessionDep,
     access: AccessDep,
+    cache: CacheDep,
     academy_id: AcademyIdPath,
     academic_year: YearQuery = None,
     period_type: PeriodTypeQuery = None,
@@ -148,6 +167,5 @@ def academy_attendance(
 ) -> AttendanceMeasuresPage:
     """An academy's attendance measures by period and pupil group, with gaps and trends."""
     filters = (academic_year, period_type, period, group_type)
-    return _measures(
-        request, response, session, access, "academy", academy_id, filters, cursor, limit
-    )
+    unit = ("academy", academy_id)
+    return _measures(request, response, session, access, cache, unit, filters, cursor, limit)
