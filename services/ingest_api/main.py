@@ -15,7 +15,7 @@ from ingest_api import metrics, problems
 from ingest_api.api.main import api_router
 from ingest_api.api.routes import health
 from ingest_api.core.cache import TtlCache
-from ingest_api.core.db import engine
+from ingest_api.core.db import write_engine
 from ingest_api.core.ratelimit import RateLimiter
 from ingest_api.representation import RepresentationMiddleware
 from trustdata.config.settings import Settings, get_settings
@@ -34,7 +34,7 @@ def _relay(settings: Settings) -> tuple[threading.Thread, threading.Event, Airfl
     stop = threading.Event()
     thread = threading.Thread(
         target=run_relay,
-        args=(engine(), api),
+        args=(write_engine(), api),
         kwargs={
             "interval": settings.relay_interval_seconds,
             "max_backoff": timedelta(seconds=settings.relay_max_backoff_seconds),

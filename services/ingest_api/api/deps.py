@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from ingest_api.core.cache import TtlCache
-from ingest_api.core.db import engine
+from ingest_api.core.db import engine, write_engine
 from ingest_api.core.ratelimit import RateLimiter, retry_after
 from ingest_api.problems import Problem
 from trustdata.access.clients import authenticate
@@ -19,15 +19,19 @@ from trustdata.access.scopes import Access
 from trustdata.config.trust import TrustConfig
 
 
-def get_session() -> Iterator[Session]:
-    """A read session on the warehouse for one request."""
+async def get_session() -> AsyncIterator[Session]:
+    """A read session on the warehouse for one request.
+
+    Async so that opening it costs no thread hop: a Session connects only when first used, in
+    the request's thread; closing returns the connection to the pool.
+    """
     with Session(engine()) as session:
         yield session
 
 
 def get_engine() -> Engine:
     """The warehouse engine, for the few writes the API makes (outbox, access log, tokens)."""
-    return engine()
+    return write_engine()
 
 
 async def get_trust(request: Request) -> TrustConfig:
