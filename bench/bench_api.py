@@ -7,7 +7,8 @@ The warehouse must hold built marts: bench/bench_warehouse_build.py makes a 70,0
 (20 academies, 27 million marks) and builds them. The API runs as `uvicorn` in its own
 processes (``--workers``) on loopback with the request budget off; the load comes from this
 process: ``--clients`` connections, each sending its next request as soon as the last is
-answered (closed loop), for ``--seconds`` after a 3-second warm-up, spread over the trust's,
+answered (closed loop: a stress test of throughput), then each at ``--rate`` requests a second
+(paced: the latency users see at that load), for ``--seconds`` after a 3-second warm-up, spread over the trust's,
 every hub's and every academy's attendance gap and attendance measures (one year, terms, the
 disadvantaged/other grouping). A client with the trust scope is created for the run and revoked
 after it. Both sides share the machine's cores, as they would on a 2-core host.
@@ -91,7 +92,12 @@ def _serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
 
 
 async def _load(
-    base: str, key: str, targets: list[tuple[str, str]], clients: int, seconds: float
+    base: str,
+    key: str,
+    targets: list[tuple[str, str]],
+    clients: int,
+    seconds: float,
+    rate: float,
 ) -> tuple[dict[str, list[float]], int, float]:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors = 0
@@ -102,7 +108,13 @@ async def _load(
 
     async def client(api: httpx.AsyncClient, rng: random.Random) -> None:
         nonlocal errors
+        # Paced clients start at random offsets and keep to a schedule, so a slow answer
+        # delays the next request only when it overruns the slot (latency, not throughput).
+        due = time.perf_counter() + (rng.random() / rate if rate else 0)
         while (now := time.perf_counter()) < stop_at:
+            if rate:
+                await asyncio.sleep(max(0.0, due - now))
+                now, due = time.perf_counter(), max(due + 1 / rate, time.perf_counter())
             kind, path = rng.choice(targets)
             response = await api.get(path)
             took = time.perf_counter() - now
@@ -127,6 +139,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        help="requests/s each client sends (repeatable); 0 = closed loop. Default: 0 and 10",
+    )
     args = parser.parse_args()
     url = warehouse_url()
     upgrade(url)  # the API's own tables (clients) in a warehouse built by an older version
@@ -137,21 +155,24 @@ def main() -> None:
     port = _free_port()
     server = _serve(url, port, args.workers)
     try:
-        latencies, errors, seconds = asyncio.run(
-            _load(f"http://127.0.0.1:{port}", key, targets, args.clients, args.seconds)
-        )
+        for rate in args.rate or [0.0, 10.0]:
+            latencies, errors, seconds = asyncio.run(
+                _load(f"http://127.0.0.1:{port}", key, targets, args.clients, args.seconds, rate)
+            )
+            every = [v for values in latencies.values() for v in values]
+            mode = f"each at {rate:g} requests/s" if rate else "closed loop"
+            print(
+                f"{args.clients} concurrent clients ({mode}), {args.workers} API workers, "
+                f"{seconds:.0f} s: {len(every)} requests, {len(every) / seconds:.0f} "
+                f"requests/s, {errors} not 200"
+            )
+            print(f"  all            {_percentiles(every)}")
+            for kind, values in sorted(latencies.items()):
+                print(f"  {kind:<14} {_percentiles(values)}  ({len(values)} requests)")
     finally:
         server.terminate()
         server.wait(timeout=30)
         revoke_client(engine, client_id=client_id)
-    every = [v for values in latencies.values() for v in values]
-    print(
-        f"{args.clients} concurrent clients, {args.workers} API workers, {seconds:.0f} s: "
-        f"{len(every)} requests, {len(every) / seconds:.0f} requests/s, {errors} not 200"
-    )
-    print(f"  all            {_percentiles(every)}")
-    for kind, values in sorted(latencies.items()):
-        print(f"  {kind:<14} {_percentiles(values)}  ({len(values)} requests)")
 
 
 if __name__ == "__main__":
