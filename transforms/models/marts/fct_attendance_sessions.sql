@@ -6,6 +6,8 @@
 -- The incremental branch reads these too; named here so dbt knows before the first run.
 -- depends_on: {{ ref('stg_attendance_marks') }}
 -- depends_on: {{ source('raw', 'attendance_marks_superseded') }}
+-- depends_on: {{ source('raw', 'attendance_marks') }}
+-- depends_on: {{ source('raw', 'pupils') }}
 {{
     config(
         materialized='incremental',
@@ -16,19 +18,40 @@
             {'columns': ['academy_id', 'upn', 'mark_date', 'session'], 'unique': true},
             {'columns': ['academy_id', 'mark_date']},
             {'columns': ['published_at']},
+            {'columns': ['loaded_at']},
         ],
-        pre_hook="{{ attendance_fact_clear_superseded_dates() }}",
+        pre_hook=[
+            "{{ build_settings() }}",
+            "{{ attendance_fact_clear_superseded_dates() }}",
+        ],
         post_hook=[
             "{{ attendance_fact_drop_deleted_pupils() }}",
+            "{{ attendance_fact_find_out_of_step() }}",
             "{{ attendance_fact_resync_delete() }}",
             "{{ attendance_fact_resync_insert() }}",
         ],
     )
 }}
 
+{% if is_incremental() %}
+-- A re-done row that has not changed keeps its loaded_at, so that the look-back (which re-does
+-- every date published in the last day, at every academy) does not make the models after the
+-- fact rebuild academies whose marks are the same.
+select
+    {{ attendance_fact_columns(
+        "case when o.code = m.code and o.source_code = m.source_code
+            and o.category is not distinct from m.category and o.published_at = m.published_at
+            then o.loaded_at else now() end"
+    ) }}
+from {{ ref('int_attendance_marks_classified') }} as m
+left join {{ this }} as o
+    on o.academy_id = m.academy_id
+    and o.upn = m.upn
+    and o.mark_date = m.mark_date
+    and o.session = m.session
+where (m.academy_id, m.mark_date) in ({{ attendance_fact_touched_dates() }})
+{% else %}
 select
     {{ attendance_fact_columns() }}
 from {{ ref('int_attendance_marks_classified') }} as m
-{% if is_incremental() %}
-where (m.academy_id, m.mark_date) in ({{ attendance_fact_touched_dates() }})
 {% endif %}
