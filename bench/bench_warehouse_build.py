@@ -17,11 +17,15 @@ Then ``dbt build`` runs from nothing (the dbt schemas dropped), and after it the
 is added for one academy (its whole roll, AM and PM) with a few dozen corrections to its marks
 of the days before (N replaced by I, the old versions kept in raw.attendance_marks_superseded,
 as the pipeline's publish does), and ``dbt build`` runs again: the one-day incremental build.
+Every mark is published on the evening of its day, as daily loads would be, so the attendance
+fact's one-day look-back re-does the previous day at every academy, as it does each day in
+steady running.
 Printed for each: marks, wall time, the slowest models and tests (dbt's run_results), their
 time summed by resource type (two dbt threads, so the sums can exceed the wall time), and the
 peak resident memory of this process (dbt runs in it) and of the PostgreSQL server's processes
 (summed and largest; RSS counts shared buffers in each process that touched them).
-``--models-only`` runs ``dbt run`` instead of ``dbt build`` (no tests).
+``--models-only`` runs ``dbt run`` instead of ``dbt build`` (no tests); ``--project-dir``
+builds another checkout's ``transforms/`` (e.g. main's, for a figure before a change).
 
 The database (``trustdata_bench_warehouse`` on the embedded server unless ``--url`` or
 TRUSTDATA_WAREHOUSE_URL names another; its name must contain "bench") is dropped and created
@@ -162,14 +166,16 @@ ROLL_SQL = [
        FROM public.bench_pupil WHERE h2 %% 1000 < 5""",
 ]
 
-# Marks of the spans whose academies are in %(part)s, on the open days. A pupil's absence
+# Marks of the spans whose academies are in %(part)s, on the open days, each published on the
+# evening of its day as a daily load would be (the fact's look-back then re-does one day, as in
+# steady running, rather than the whole year as after a backfill). A pupil's absence
 # propensity (per 10,000 days) depends on a bucket of n and on FSM; whole days are absent
 # together (both sessions share the day's draw), with a code drawn per day.
 MARKS_SQL = """
 INSERT INTO raw.attendance_marks (academy_id, upn, mark_date, session, code, source_code,
     batch_id, published_at)
 SELECT 'academy_' || lpad(s.academy::text, 2, '0'), s.upn, d.day, x.session, c.code, c.code,
-    %(batch)s, %(loaded)s
+    %(batch)s, (d.day + time '18:00') AT TIME ZONE 'UTC'
 FROM public.bench_span AS s
 CROSS JOIN LATERAL (
     SELECT (CASE WHEN s.h1 / 100 %% 100 < 60 THEN 250 WHEN s.h1 / 100 %% 100 < 85 THEN 600
@@ -364,12 +370,14 @@ class PeakMemory:
             self._thread.join()
 
 
-def timed_build(url: str, command: list[str], work: Path, label: str) -> float:
+def timed_build(
+    url: str, command: list[str], work: Path, label: str, project: Path = PROJECT_DIR
+) -> float:
     """Run dbt, print its wall time, memory and slowest nodes; return the wall time."""
     with PeakMemory().sampling() as memory:
         started = time.perf_counter()
         # --quiet: dbt's per-node lines would bury the figures; run_results has them.
-        run_dbt([*command, "--quiet"], url=url, data_dir=work)
+        run_dbt([*command, "--quiet"], url=url, data_dir=work, project_dir=project)
         seconds = time.perf_counter() - started
     mib = 1024 * 1024
     print(f"{label}: dbt {' '.join(command)}: {seconds:,.1f} s")
@@ -436,6 +444,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep a trust already generated")
     parser.add_argument("--models-only", action="store_true", help="dbt run: no tests")
     parser.add_argument("--skip-full", action="store_true", help="only the one-day build")
+    parser.add_argument(
+        "--project-dir", type=Path, default=PROJECT_DIR, help="another checkout's transforms/"
+    )
     args = parser.parse_args()
     url = bench_url(args.url)
     if "bench" not in (make_url(url).database or ""):
@@ -461,14 +472,16 @@ def main() -> None:
         if not args.skip_full:
             drop_dbt_schemas(url)
             if args.models_only:
-                run_dbt(["seed", "--quiet"], url=url, data_dir=work)  # `run` does not seed
-            timed_build(url, command, work, f"full build of {marks:,} marks")
+                # `run` does not seed
+                run_dbt(["seed", "--quiet"], url=url, data_dir=work, project_dir=args.project_dir)
+            timed_build(url, command, work, f"full build of {marks:,} marks", args.project_dir)
         added, corrected = add_day(url, "academy_00", held_back)
         timed_build(
             url,
             command,
             work,
             f"one day: {added:,} new marks at one academy and {corrected} corrected",
+            args.project_dir,
         )
 
 
