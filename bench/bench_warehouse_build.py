@@ -445,6 +445,14 @@ def main() -> None:
     parser.add_argument("--models-only", action="store_true", help="dbt run: no tests")
     parser.add_argument("--skip-full", action="store_true", help="only the one-day build")
     parser.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        help="the day to add (default: the year's last open day, held back when generating)",
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, help="keep dbt's target/ and logs/ here (default: a temp dir)"
+    )
+    parser.add_argument(
         "--project-dir", type=Path, default=PROJECT_DIR, help="another checkout's transforms/"
     )
     args = parser.parse_args()
@@ -468,14 +476,14 @@ def main() -> None:
         )
     command = ["run"] if args.models_only else ["build"]
     with tempfile.TemporaryDirectory(prefix="bench-dbt-") as folder:
-        work = Path(folder)
+        work = args.work_dir or Path(folder)
         if not args.skip_full:
             drop_dbt_schemas(url)
             if args.models_only:
                 # `run` does not seed
                 run_dbt(["seed", "--quiet"], url=url, data_dir=work, project_dir=args.project_dir)
             timed_build(url, command, work, f"full build of {marks:,} marks", args.project_dir)
-        added, corrected = add_day(url, "academy_00", held_back)
+        added, corrected = add_day(url, "academy_00", args.day or held_back)
         timed_build(
             url,
             command,

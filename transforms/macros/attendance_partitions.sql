@@ -101,6 +101,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#
+  Pre-hook of an incremental run of int_enrolment_attendance_periods: the planner's row
+  estimates for the calendar and spell joins are far off (billions of groups for an
+  academy-year of 1.4 million marks), so it sorts the marks on their text keys to group them;
+  hashing them instead halves the run (11.7 s to 6.2 s for an academy-year at 27 million
+  marks). A full build is left to the planner.
+#}
+{% macro attendance_periods_hash_not_sort() -%}
+    {%- if is_incremental() -%} set local enable_sort = off {%- else -%} select 1 {%- endif -%}
+{%- endmacro %}
+
 {# Pre-hooks after a find: statistics for the planner, then empty the partitions. #}
 {% macro attendance_partitions_analyze(temporary_table) -%}
     {%- if is_incremental() -%} analyze {{ temporary_table }} {%- else -%} select 1 {%- endif -%}

@@ -11,3 +11,12 @@
     set local maintenance_work_mem = '{{ var("build_maintenance_work_mem", "1GB") }}';
     set local jit = off
 {%- endmacro %}
+
+{#
+  Post-hook of the large incremental models: statistics after a full build. A table dbt has
+  just created has none until autovacuum gets to it, and the next incremental run's plans
+  (partition counts, joins to the few partitions it rebuilds) go badly wrong without them.
+#}
+{% macro analyze_after_full_build() -%}
+    {%- if is_incremental() -%} select 1 {%- else -%} analyze {{ this }} {%- endif -%}
+{%- endmacro %}

@@ -23,7 +23,9 @@
             "{{ attendance_periods_find_partitions() }}",
             "{{ attendance_partitions_analyze('attendance_periods_rebuild') }}",
             "{{ attendance_partitions_clear('attendance_periods_rebuild') }}",
+            "{{ attendance_periods_hash_not_sort() }}",
         ],
+        post_hook="{{ analyze_after_full_build() }}",
     )
 }}
 
@@ -39,6 +41,14 @@ with calendar as (
     from {{ ref('int_calendar_half_terms') }}
 ),
 
+calendar_days as (
+    -- One row per day the calendar covers, so that each mark finds its half term by an equal
+    -- join on its date (a hash lookup) rather than a range test against every half term.
+    select d::date as day, c.half_term
+    from calendar as c
+    cross join lateral generate_series(c.covers_from, c.covers_to, interval '1 day') as d
+),
+
 marks as (
     select
         f.academy_id,
@@ -48,18 +58,18 @@ marks as (
         f.academic_year,
         s.enrolment_start,
         s.registration,
-        c.half_term,
+        cd.half_term,
         date_trunc('week', f.mark_date)::date as week_start
     from {{ ref('fct_attendance_sessions') }} as f
     {% if is_incremental() %}
-    -- A range on the fact's (academy_id, mark_date) index for each partition to rebuild.
+    -- By the partition's columns, not a date range: the planner then expects an academy-year
+    -- of marks (not a few thousand), and hashes rather than sorts them.
     inner join attendance_periods_rebuild as r
         on f.academy_id = r.academy_id
-        and f.mark_date between make_date(r.academic_year_start, 9, 1)
-        and make_date(r.academic_year_start + 1, 8, 31)
+        and f.academic_year_start = r.academic_year_start
     {% endif %}
-    left join calendar as c
-        on f.mark_date between c.covers_from and c.covers_to
+    left join calendar_days as cd
+        on f.mark_date = cd.day
     left join {{ ref('int_enrolment_spells') }} as s
         on f.academy_id = s.academy_id
         and f.upn = s.upn
