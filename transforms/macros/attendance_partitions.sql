@@ -189,3 +189,18 @@
     count(*) filter (where c.persistent_absence) as persistent_absence_enrolments,
     count(*) filter (where c.severe_absence) as severe_absence_enrolments
 {%- endmacro %}
+
+{#
+  Persistent (>= 10%) and severe (>= 50%) absence of one enrolment in one period, judged on
+  its own possible sessions with integer comparisons (no rounding), for the columns of
+  `alias`; shared by int_enrolment_attendance_periods and the year-to-date rows of
+  mart_attendance_measures.
+#}
+{% macro absence_judgements(alias) -%}
+    {{ alias }}.possible_sessions > 0
+        and 10 * ({{ alias }}.authorised_absence_sessions + {{ alias }}.unauthorised_absence_sessions)
+        >= {{ alias }}.possible_sessions as persistent_absence,
+    {{ alias }}.possible_sessions > 0
+        and 2 * ({{ alias }}.authorised_absence_sessions + {{ alias }}.unauthorised_absence_sessions)
+        >= {{ alias }}.possible_sessions as severe_absence
+{%- endmacro %}

@@ -153,13 +153,7 @@ inputs as (
 select
     c.*,
     c.authorised_absence_sessions + c.unauthorised_absence_sessions as absence_sessions,
-    -- Integer comparisons: absence / possible >= 10% and >= 50%, without rounding.
-    c.possible_sessions > 0
-        and 10 * (c.authorised_absence_sessions + c.unauthorised_absence_sessions)
-        >= c.possible_sessions as persistent_absence,
-    c.possible_sessions > 0
-        and 2 * (c.authorised_absence_sessions + c.unauthorised_absence_sessions)
-        >= c.possible_sessions as severe_absence,
+    {{ absence_judgements('c') }},
     d.disadvantaged,
     d.fsm6,
     d.service_child,

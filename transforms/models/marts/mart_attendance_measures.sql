@@ -93,12 +93,7 @@ earlier_year_to_date as (
         make_date(t.academic_year_start, 9, 1) as period_start,
         y.period_end,
         'to ' || to_char(y.period_end, 'MM-DD') as period_in_year,
-        t.possible_sessions > 0
-            and 10 * (t.authorised_absence_sessions + t.unauthorised_absence_sessions)
-            >= t.possible_sessions as persistent_absence,
-        t.possible_sessions > 0
-            and 2 * (t.authorised_absence_sessions + t.unauthorised_absence_sessions)
-            >= t.possible_sessions as severe_absence,
+        {{ absence_judgements('t') }},
         d.disadvantaged, d.fsm6, d.sen_group, d.eal, d.gender, d.year_group,
         d.compulsory_school_age
     from (
