@@ -518,8 +518,21 @@ def _fact(url: str) -> dict[tuple[str, str, date, str], str]:
     }
 
 
+def _built_at(url: str) -> dict[tuple[str, str], set[datetime]]:
+    """When each academy's partitions of the incremental models after the fact were built."""
+    built: dict[tuple[str, str], set[datetime]] = {}
+    for model in (
+        "analytics_intermediate.int_enrolment_attendance_periods",
+        "analytics_intermediate.int_academy_attendance_counts",
+    ):
+        for row in _query(url, f"SELECT DISTINCT academy_id, built_at FROM {model}"):
+            built.setdefault((model, row["academy_id"]), set()).add(row["built_at"])
+    return built
+
+
 def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: Path) -> None:
-    # Last in the module: it changes the cohort, as the pipeline would. A new day for P6;
+    # Last in the module: it changes the cohort, as the pipeline would. A new day for P6
+    # (after the latest mark, so year to date moves on for every academy and year);
     # P7's last G (Wednesday AM) corrected to /; both of P1's marks on 12 Mar 2024 deleted
     # (the date is left with no marks, so only the pre-hook can clear it); P8 deleted by the
     # MIS (his date is untouched, so only the post-hook can drop his marks). A fact row of an
@@ -531,7 +544,7 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
     p7 = ("A1", P7, date(2025, 9, 10), "AM")
     gone = [("A1", P1, date(2024, 3, 12), "AM"), ("A1", P1, date(2024, 3, 12), "PM")]
     untouched = ("A1", P6, date(2025, 9, 12), "PM")
-    new_day = date(2025, 9, 15)
+    new_day = date(2025, 11, 10)
     later = uuid.UUID(int=BATCH.int + 1)
 
     def where(key: tuple[str, str, date, str]) -> Any:
@@ -575,14 +588,28 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
             dict(zip("auds", untouched, strict=True)),
         )
 
+    built_before = _built_at(warehouse)
     run_dbt(["build"], url=warehouse, data_dir=tmp_path)
+    built_after = _built_at(warehouse)
     fact = _fact(warehouse)
     assert fact[p7] == "/"
     assert fact["A1", P6, new_day, "PM"] == "L"
     assert not any(key in fact for key in gone)
     assert not any(upn == P8 for _, upn, _, _ in fact)
     assert fact[untouched] == "tampered"  # its date was not rebuilt
+    # Only A1 changed: the models after the fact rebuilt its partitions and left A2's alone.
+    for (model, academy), built in built_after.items():
+        if academy == "A2":
+            assert built == built_before[model, academy]
+        else:
+            assert min(built) > max(built_before[model, academy])
     incremental = _mart(warehouse)
+    gap_sql = "SELECT * FROM marts.mart_attendance_gap ORDER BY level, unit_id"
+    gap = _query(warehouse, gap_sql)
+    ytd = ("2025-26", "year_to_date", "to 11-10")
+    assert _figures(incremental[_key("trust", "T1", "all", "all", ytd)]) == _figures(
+        incremental[_key("trust", "T1", "all", "all")]
+    )
     # Trust: poss 106 + 2 = 108, att 92 + 2 (P6) + 1 (P7) = 95, auth 4, unauth 10 - 1 = 9:
     # 87.96, 3.70, 8.33, 12.04; P7 is now 4/10 absent (persistent, not severe): PA 8/12 =
     # 66.67, SA 0/12 = 0.00.
@@ -596,6 +623,7 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
     assert rebuilt[untouched] == "\\"
     assert rebuilt == fact | {untouched: "\\"}
     assert _mart(warehouse) == incremental
+    assert _query(warehouse, gap_sql) == gap
 
     # The MIS sends P8 again (restored), and a mark of Q2's leaves raw without a trace (as by
     # hand): neither touches a date, so the count check rebuilds A1 and A2 whole.

@@ -434,6 +434,10 @@ attendance_marks = Table(
     Column("mis_mark_id", Text),
     Column("source_updated_at", DateTime(timezone=True)),
     *_audit_columns(),
+    # The incremental attendance fact finds what changed by published_at and re-reads whole
+    # (academy, date) partitions; without these it scans every mark on every run.
+    Index("ix_raw_attendance_marks_published_at", "published_at"),
+    Index("ix_raw_attendance_marks_academy_date", "academy_id", "mark_date"),
     schema="raw",
 )
 
@@ -452,6 +456,7 @@ attendance_marks_superseded = Table(
     Column("published_at", DateTime(timezone=True), nullable=False),
     Column("superseded_by_batch_id", Uuid, nullable=False),
     Column("superseded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_raw_attendance_marks_superseded_at", "superseded_at"),
     schema="raw",
 )
 

@@ -4,13 +4,7 @@
 -- A table: every mark is matched against it.
 {{ config(materialized='table') }}
 
-with first_marks as (
-    select academy_id, upn, min(mark_date) as first_mark_date
-    from {{ ref('fct_attendance_sessions') }}
-    group by academy_id, upn
-),
-
-recorded as (
+with recorded as (
     select
         academy_id,
         upn,
@@ -24,22 +18,31 @@ recorded as (
 ),
 
 from_pupil_records as (
-    select
-        p.academy_id,
-        p.upn,
-        coalesce(p.admission_date, m.first_mark_date) as enrolment_start,
-        p.leaving_date as enrolment_end,
-        cast(null as text) as registration,
-        'pupil_record' as spell_source,
-        date '0001-01-01' as covers_from,
-        date '9999-12-31' as covers_to
-    from {{ ref('stg_pupils') }} as p
-    left join first_marks as m
-        on p.academy_id = m.academy_id and p.upn = m.upn
-    where not exists (
-        select 1 from recorded as r where r.academy_id = p.academy_id and r.upn = p.upn
-    )
-        and coalesce(p.admission_date, m.first_mark_date) is not null
+    select * from (
+        select
+            p.academy_id,
+            p.upn,
+            -- The first mark only when there is no admission date: coalesce stops at the
+            -- first value, so the fact's unique index is probed for those pupils alone.
+            coalesce(
+                p.admission_date,
+                (
+                    select min(f.mark_date)
+                    from {{ ref('fct_attendance_sessions') }} as f
+                    where f.academy_id = p.academy_id and f.upn = p.upn
+                )
+            ) as enrolment_start,
+            p.leaving_date as enrolment_end,
+            cast(null as text) as registration,
+            'pupil_record' as spell_source,
+            date '0001-01-01' as covers_from,
+            date '9999-12-31' as covers_to
+        from {{ ref('stg_pupils') }} as p
+        where not exists (
+            select 1 from recorded as r where r.academy_id = p.academy_id and r.upn = p.upn
+        )
+    ) as records
+    where enrolment_start is not null
 ),
 
 spells as (

@@ -1,17 +1,18 @@
 -- One row per pupil enrolment and academic year with marks, with the session counts and the
--- flags that decide which measures the pupil counts in.
+-- flags that decide which measures the pupil counts in. The counts are the pupil's enrolment
+-- spells' academic_year rows summed (every mark of the year is in exactly one), rather than
+-- the marks counted again.
 with sessions as (
     select
         academy_id,
         upn,
         academic_year_start,
         academic_year,
-        count(*) as marks,
-        count(*) filter (where category <> 'not_possible') as possible_sessions,
-        count(*) filter (
-            where category in ('present', 'approved_educational_activity')
-        ) as attended_sessions
-    from {{ ref('int_attendance_marks_classified') }}
+        sum(marks)::bigint as marks,
+        sum(possible_sessions)::bigint as possible_sessions,
+        sum(attended_sessions)::bigint as attended_sessions
+    from {{ ref('int_enrolment_attendance_periods') }}
+    where period_type = 'academic_year'
     group by academy_id, upn, academic_year_start, academic_year
 )
 
