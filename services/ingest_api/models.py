@@ -327,6 +327,18 @@ class AttendanceMeasures(SQLModel, table=True):
     overall_absence_rate_change_pp: Decimal | None
     persistent_absence_rate_change_pp: Decimal | None
     severe_absence_rate_change_pp: Decimal | None
+    attendance_rate_gap_pp_last_year: Decimal | None
+    attendance_rate_gap_pp_change: Decimal | None
+    authorised_absence_rate_gap_pp_last_year: Decimal | None
+    authorised_absence_rate_gap_pp_change: Decimal | None
+    unauthorised_absence_rate_gap_pp_last_year: Decimal | None
+    unauthorised_absence_rate_gap_pp_change: Decimal | None
+    overall_absence_rate_gap_pp_last_year: Decimal | None
+    overall_absence_rate_gap_pp_change: Decimal | None
+    persistent_absence_rate_gap_pp_last_year: Decimal | None
+    persistent_absence_rate_gap_pp_change: Decimal | None
+    severe_absence_rate_gap_pp_last_year: Decimal | None
+    severe_absence_rate_gap_pp_change: Decimal | None
 
 
 class AttendanceMeasuresPublic(SQLModel):
@@ -335,7 +347,9 @@ class AttendanceMeasuresPublic(SQLModel):
     Rates are percentages (2 dp) of possible sessions, or of enrolments for persistent (10%+)
     and severe (50%+) absence. ``*_gap_pp``: disadvantaged minus other in the same unit and
     period, percentage points. ``*_last_year``: the same period a year earlier;
-    ``*_change_pp``: this year minus it. Suppressed groups have every figure null.
+    ``*_change_pp``: this year minus it; ``*_gap_pp_last_year`` and ``*_gap_pp_change``: the
+    same for each gap (a narrowing gap moves towards 0). Suppressed groups have every figure
+    null.
     """
 
     level: str = Field(description="academy, hub or trust")
@@ -381,6 +395,18 @@ class AttendanceMeasuresPublic(SQLModel):
     overall_absence_rate_change_pp: float | None
     persistent_absence_rate_change_pp: float | None
     severe_absence_rate_change_pp: float | None
+    attendance_rate_gap_pp_last_year: float | None
+    attendance_rate_gap_pp_change: float | None
+    authorised_absence_rate_gap_pp_last_year: float | None
+    authorised_absence_rate_gap_pp_change: float | None
+    unauthorised_absence_rate_gap_pp_last_year: float | None
+    unauthorised_absence_rate_gap_pp_change: float | None
+    overall_absence_rate_gap_pp_last_year: float | None
+    overall_absence_rate_gap_pp_change: float | None
+    persistent_absence_rate_gap_pp_last_year: float | None
+    persistent_absence_rate_gap_pp_change: float | None
+    severe_absence_rate_gap_pp_last_year: float | None
+    severe_absence_rate_gap_pp_change: float | None
     cohort: str = COHORT
 
     @classmethod

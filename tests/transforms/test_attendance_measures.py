@@ -508,6 +508,31 @@ def test_trends_against_the_same_period_last_year(warehouse: str) -> None:
     assert (a2["attendance_rate_change_pp"], a2["attendance_rate_last_year"]) == (None, None)
 
 
+def test_gap_trends_against_last_years_gap(warehouse: str, tmp_path: Path) -> None:
+    """Each gap beside last year's: NULL while 2024-25's groups are suppressed; unsuppressed,
+    2024-25's trust gap is disadvantaged 8/8 = 100.00 (P1 P2 P4 P5: / \\) minus other 1/4 =
+    25.00 (P3 I \\, P6 N N) = 75.00, and 2025-26's 3.2763 - 75 = -71.72 (from unrounded gaps).
+    Week 02 of 2025-26 (A1 only): disadvantaged 36/42 = 85.714, other 28/34 = 82.353, gap
+    3.3613, against week 02 of 2024-25 (all of that year): -71.64."""
+    gap_trend = ("attendance_rate_gap_pp", "attendance_rate_gap_pp_last_year")
+    gap_trend += ("attendance_rate_gap_pp_change",)
+    now = _mart(warehouse)[_key("trust", "T1", "disadvantage", "disadvantaged")]
+    assert _figures(now, gap_trend) == ("3.28", None, None)
+    mart_only = ["run", "--select", "mart_attendance_measures"]
+    try:
+        run_dbt(
+            [*mart_only, "--vars", "{suppression_threshold: 1}"], url=warehouse, data_dir=tmp_path
+        )
+        unsuppressed = _mart(warehouse)
+        now = unsuppressed[_key("trust", "T1", "disadvantage", "other")]
+        assert _figures(now, gap_trend) == ("3.28", "75.00", "-71.72")
+        week = ("2025-26", "week", "2025-09-08")  # week 02 of both years
+        weekly = unsuppressed[_key("trust", "T1", "disadvantage", "other", week)]
+        assert _figures(weekly, gap_trend) == ("3.36", "75.00", "-71.64")
+    finally:
+        run_dbt(mart_only, url=warehouse, data_dir=tmp_path)
+
+
 def _fact(url: str) -> dict[tuple[str, str, date, str], str]:
     rows = _query(
         url,

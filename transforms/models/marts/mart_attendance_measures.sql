@@ -268,7 +268,7 @@ last_year as (
 gaps as (
     -- Disadvantaged minus other, from the unrounded rates; NULL when either is suppressed.
     select
-        level, unit_id, academic_year, period_type, period,
+        level, unit_id, academic_year, academic_year_start, period_type, period, period_in_year,
         {% for m in measures %}
         max({{ m }}_exact) filter (where group_value = 'disadvantaged' and not suppressed)
             - max({{ m }}_exact) filter (where group_value = 'other' and not suppressed)
@@ -276,7 +276,25 @@ gaps as (
         {% endfor %}
     from suppression
     where group_type = 'disadvantage'
-    group by level, unit_id, academic_year, period_type, period
+    group by
+        level, unit_id, academic_year, academic_year_start, period_type, period, period_in_year
+),
+
+gap_trends as (
+    -- Each gap beside the same unit's gap in the same period_in_year a year earlier (NULL
+    -- when there was none or it was suppressed), as last_year does for the rates.
+    select
+        *,
+        {% for m in measures %}
+        case
+            when lag(academic_year_start) over years = academic_year_start - 1
+                then lag({{ m }}_gap_pp) over years
+        end as {{ m }}_gap_pp_last_year{{ ',' if not loop.last }}
+        {% endfor %}
+    from gaps
+    window years as (
+        partition by level, unit_id, period_type, period_in_year order by academic_year_start
+    )
 )
 
 select
@@ -308,6 +326,8 @@ select
     {% endfor %}
     {% for m in measures %}
     round(g.{{ m }}_gap_pp, 2) as {{ m }}_gap_pp,
+    round(g.{{ m }}_gap_pp_last_year, 2) as {{ m }}_gap_pp_last_year,
+    round(g.{{ m }}_gap_pp - g.{{ m }}_gap_pp_last_year, 2) as {{ m }}_gap_pp_change,
     {% endfor %}
     -- The same period last year (same unit, group and period_in_year), when not suppressed;
     -- the change is from unrounded rates and needs both years shown.
@@ -325,7 +345,7 @@ left join last_year as ly
     and s.period = ly.period
     and s.group_type = ly.group_type
     and s.group_value = ly.group_value
-left join gaps as g
+left join gap_trends as g
     on s.level = g.level
     and s.unit_id = g.unit_id
     and s.academic_year = g.academic_year
