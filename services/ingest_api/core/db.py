@@ -14,14 +14,16 @@ def engine() -> Engine:
     """The API's read pool on the warehouse (the embedded PostgreSQL when none is configured).
 
     Reads are single statements, so they run in autocommit: no BEGIN and ROLLBACK round trips
-    around each request. Sized for the request threads (40 by default) rather than the
-    pipeline's default of 15, and without a ping per checkout (pool_recycle bounds a
-    connection's age). Writes go through ``write_engine``.
+    around each request. Twenty connections stay open per process (a request thread beyond them
+    waits for one), without a ping per checkout (pool_recycle bounds a connection's age).
+    Writes go through ``write_engine``.
     """
     return create_engine(
         warehouse_url(),
-        pool_size=10,
-        max_overflow=30,
+        # Connections kept open: an overflow connection is closed after each use, and opening
+        # one (a server process and its authentication) cost more than the request itself.
+        pool_size=20,
+        max_overflow=5,
         pool_recycle=600,
         pool_pre_ping=False,
         isolation_level="AUTOCOMMIT",
