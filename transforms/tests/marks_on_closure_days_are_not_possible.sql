@@ -7,4 +7,6 @@ from {{ ref('fct_attendance_sessions') }} as f
 inner join {{ ref('academic_closures') }} as c
     on f.mark_date = c.closure_date
 where f.category <> 'not_possible'
+    -- The rows the latest build wrote (all of them after a full build).
+    and f.loaded_at >= (select max(loaded_at) from {{ ref('fct_attendance_sessions') }})
 group by f.academy_id, f.mark_date
