@@ -19,14 +19,17 @@ from sqlalchemy import Engine, select
 
 from sandbox_mis.testing import running_app
 from tests.helpers import one_academy_config
-from trustdata.orchestration.outbox import sign
+from trustdata.config.trust import ConfigError, load_trust_config
+from trustdata.orchestration.outbox import sign, sign_body
 from trustdata.warehouse.tables import mis_events
 
 SECRET = "test-webhook-secret"
+WONDE_SECRET = "test-aggregator-secret"
 
 
-def events_config(folder: Path) -> Path:
-    """A trust of two academies: ``rowan`` takes signed events, ``birch`` does not."""
+def events_config(folder: Path, *, wonde: dict[str, str] | None = None) -> Path:
+    """A trust of two Wonde academies: ``rowan`` (school A1) takes signed events, ``birch``
+    (school A2) does not; with ``wonde``, the trust takes the aggregator's events too."""
     path = one_academy_config(
         folder,
         academy_id="rowan",
@@ -38,8 +41,16 @@ def events_config(folder: Path) -> Path:
     config = yaml.safe_load(path.read_text())
     rowan = config["academies"][0]
     rowan["webhook_secret_env"] = "TD_ROWAN_EVENTS_SECRET"
-    config["academies"].append({**rowan, "id": "birch", "urn": "990972", "name": "Birch"})
+    birch_adapter = {
+        **rowan["adapter"],
+        "options": {**rowan["adapter"]["options"], "school_id": "A2"},
+    }
+    config["academies"].append(
+        {**rowan, "id": "birch", "urn": "990972", "name": "Birch", "adapter": birch_adapter}
+    )
     del config["academies"][1]["webhook_secret_env"]
+    if wonde is not None:
+        config["wonde_events"] = wonde
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -162,3 +173,142 @@ def test_a_missing_secret_on_the_api_is_a_retryable_503(
     assert response.status_code == 503
     assert "TD_ROWAN_EVENTS_SECRET" in response.json()["detail"]
     assert stored(engine) == []
+
+
+# The Wonde-style form: one URL for the trust, the school named in the body.
+
+
+@pytest.fixture
+def aggregator(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[httpx.Client]:
+    monkeypatch.setenv("TD_WONDE_EVENTS_SECRET", WONDE_SECRET)
+    from ingest_api.main import create_app
+
+    config = events_config(tmp_path, wonde={"secret_env": "TD_WONDE_EVENTS_SECRET"})
+    with (
+        running_app(create_app(config, relay=False)) as root,
+        httpx.Client(base_url=f"{root}/api/v1") as client,
+    ):
+        yield client
+
+
+def post_wonde(
+    client: httpx.Client,
+    event: dict[str, Any] | bytes,
+    *,
+    secret: str = WONDE_SECRET,
+    signature: str | None = None,
+) -> httpx.Response:
+    body = event if isinstance(event, bytes) else json.dumps(event).encode()
+    header = signature if signature is not None else sign_body(secret, body)
+    return client.post(
+        "/events/wonde",
+        content=body,
+        headers={"Content-Type": "application/json", "X-Signature": header},
+    )
+
+
+def test_an_aggregator_event_reaches_the_academy_reading_its_school(
+    aggregator: httpx.Client, engine: Engine
+) -> None:
+    event = {
+        "id": "wnd-0001",
+        "payload_type": "attendanceUpdated",
+        "school_id": "A1",
+        # A pupil in the payload is neither kept nor echoed.
+        "data": {"upn": "A123456789012", "forename": "Made", "surname": "Up"},
+    }
+    accepted = post_wonde(aggregator, event)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["status"] == "queued"
+    assert accepted.json()["academy_id"] == "rowan"
+    assert "upn" not in accepted.text
+
+    # The school as an object, the event id under event_id, the signature without its prefix:
+    # birch takes events from the aggregator though it has no per-academy secret.
+    other = {"event_id": "wnd-0002", "type": "students.updated", "school": {"id": "A2"}}
+    body = json.dumps(other).encode()
+    second = post_wonde(aggregator, body, signature=sign_body(WONDE_SECRET, body)[7:])
+    assert second.status_code == 202, second.text
+    assert second.json()["academy_id"] == "birch"
+
+    assert [(r["academy_id"], r["event_id"], r["event_type"]) for r in stored(engine)] == [
+        ("rowan", "wnd-0001", "attendanceUpdated"),
+        ("birch", "wnd-0002", "students.updated"),
+    ]
+
+    replay = post_wonde(aggregator, event)
+    assert replay.status_code == 409
+    assert "wnd-0001" in replay.json()["detail"] and "A1" in replay.json()["detail"]
+    assert len(stored(engine)) == 2
+
+
+def test_an_event_for_a_school_no_academy_reads_is_ignored_not_stored(
+    aggregator: httpx.Client, engine: Engine
+) -> None:
+    response = post_wonde(aggregator, {"id": "wnd-9", "type": "schoolApproved", "school_id": "A7"})
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "ignored"
+    assert "A7" in response.json()["detail"] and "trust config" in response.json()["detail"]
+    assert stored(engine) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"secret": "not-the-secret"}, "does not match"),
+        ({"signature": ""}, "X-Signature"),
+        ({"signature": "t=1,v1=abc"}, "malformed"),
+    ],
+)
+def test_forged_aggregator_events_are_refused(
+    aggregator: httpx.Client, engine: Engine, kwargs: dict[str, Any], says: str
+) -> None:
+    event = {"id": "wnd-x", "type": "attendanceUpdated", "school_id": "A1"}
+    response = post_wonde(aggregator, event, **kwargs)
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert says in response.json()["detail"]
+    assert stored(engine) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (b"[1, 2]", "JSON object"),
+        (json.dumps({"type": "attendanceUpdated", "school_id": "A1"}).encode(), "event_id"),
+        (json.dumps({"id": "w1", "type": "bad type!", "school": {}}).encode(), "type"),
+        (json.dumps({"id": "w1", "type": "ok"}).encode(), "school_id (from school_id or school)"),
+    ],
+)
+def test_a_malformed_aggregator_event_names_the_fields(
+    aggregator: httpx.Client, engine: Engine, body: bytes, names: str
+) -> None:
+    response = post_wonde(aggregator, body)
+    assert response.status_code == 422, response.text
+    assert names in response.json()["detail"]
+    assert stored(engine) == []
+
+
+def test_aggregator_events_need_the_trust_config_and_the_secret(
+    api: httpx.Client, aggregator: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = {"id": "wnd-3", "type": "attendanceUpdated", "school_id": "A1"}
+    refused = post_wonde(api, event)
+    assert refused.status_code == 403
+    assert "wonde_events.secret_env" in refused.json()["detail"]
+
+    monkeypatch.delenv("TD_WONDE_EVENTS_SECRET")
+    unavailable = post_wonde(aggregator, event)
+    assert unavailable.status_code == 503
+    assert "TD_WONDE_EVENTS_SECRET" in unavailable.json()["detail"]
+
+
+def test_two_academies_cannot_read_the_same_aggregator_school(tmp_path: Path) -> None:
+    path = events_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["academies"][1]["adapter"]["options"]["school_id"] = "A1"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"school A1 is also read by academy 'rowan'"):
+        load_trust_config(path)

@@ -187,6 +187,25 @@ class Hub(_Strict):
     name: str = Field(min_length=1)
 
 
+class AggregatorEvents(_Strict):
+    """Events from a Wonde-style aggregator: one endpoint and one secret for all its schools.
+
+    The aggregator signs the raw body with HMAC-SHA256 under the trust's shared secret and
+    names the school by its own id; the academy whose adapter reads that school takes the
+    event. Its header is configurable because the vendor's is not documented here.
+    """
+
+    secret_env: str = Field(
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description="The environment variable (on the read API) holding the shared secret.",
+    )
+    signature_header: str = Field(
+        default="X-Signature",
+        pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$",
+        description="The header carrying the hex HMAC-SHA256 of the body (sha256= optional).",
+    )
+
+
 class TrustConfig(_Strict):
     """The whole trust: hubs and academies."""
 
@@ -202,10 +221,28 @@ class TrustConfig(_Strict):
         ),
     )
 
+    wonde_events: AggregatorEvents | None = Field(
+        default=None,
+        description=(
+            "Take events from the Wonde-style aggregator at POST /api/v1/events/wonde for every "
+            "academy read by the wonde adapter. Unset: no aggregator events."
+        ),
+    )
+
     @field_validator("reconcile_schedule")
     @classmethod
     def _reconcile_cron(cls, value: str) -> str:
         return check_schedule(value)
+
+    def academy_for_school(self, kind: str, school_id: str) -> Academy | None:
+        """The academy whose ``kind`` adapter reads the aggregator's school ``school_id``."""
+        for academy in self.academies:
+            if (
+                academy.adapter.kind == kind
+                and academy.adapter.options.get("school_id") == school_id
+            ):
+                return academy
+        return None
 
     def academy(self, academy_id: str) -> Academy:
         """Return the academy with this id, or raise KeyError naming the known ids."""
@@ -272,6 +309,7 @@ def _check_references(config: TrustConfig, source: Path) -> None:
 
     hubs = {hub.id for hub in config.hubs}
     seen: dict[str, str] = {}
+    schools: dict[tuple[str, str], str] = {}
     problems = []
     for academy in config.academies:
         where = f"{source}: academies[{academy.id!r}]"
@@ -282,6 +320,14 @@ def _check_references(config: TrustConfig, source: Path) -> None:
         seen[academy.id] = academy.urn
         if academy.hub not in hubs:
             problems.append(f"{where}.hub: unknown hub {academy.hub!r} (hubs: {sorted(hubs)})")
+        school = academy.adapter.options.get("school_id")
+        if isinstance(school, str):
+            other = schools.setdefault((academy.adapter.kind, school), academy.id)
+            if other != academy.id:
+                problems.append(
+                    f"{where}.adapter.options.school_id: school {school} is also read by "
+                    f"academy {other!r} (each aggregator school belongs to one academy)"
+                )
         if academy.adapter.kind not in known_kinds():
             problems.append(
                 f"{where}.adapter.kind: unknown adapter kind {academy.adapter.kind!r} "

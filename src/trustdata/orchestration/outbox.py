@@ -75,6 +75,29 @@ def verify_signature(header: str | None, body: bytes, secret: str, *, now: float
         raise SignatureError("signature does not match: check the academy's webhook secret")
 
 
+def sign_body(secret: str, body: bytes) -> str:
+    """An aggregator-style signature of ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_body_signature(header: str | None, body: bytes, secret: str, *, name: str) -> None:
+    """Raise SignatureError unless ``header`` is the HMAC-SHA256 of ``body`` under ``secret``.
+
+    The aggregator-style signature covers the body only (hex, with or without ``sha256=``), so
+    it carries no time: a replayed event is caught by its event id instead.
+    """
+    if not header:
+        raise SignatureError(f"no signature: send the {name} header")
+    given = header.strip().removeprefix("sha256=")
+    if len(given) != 64 or any(c not in "0123456789abcdefABCDEF" for c in given):
+        raise SignatureError(
+            f"malformed signature: expected {name}: sha256=<64 hex digits of HMAC-SHA256>"
+        )
+    expected = sign_body(secret, body).removeprefix("sha256=")
+    if not hmac.compare_digest(expected, given.lower()):
+        raise SignatureError("signature does not match: check the aggregator's webhook secret")
+
+
 @dataclass(frozen=True)
 class Stored:
     """The outcome of storing an event: new, or a repeat of one received before."""
