@@ -41,14 +41,6 @@ with calendar as (
     from {{ ref('int_calendar_half_terms') }}
 ),
 
-calendar_days as (
-    -- One row per day the calendar covers, so that each mark finds its half term by an equal
-    -- join on its date (a hash lookup) rather than a range test against every half term.
-    select d::date as day, c.half_term
-    from calendar as c
-    cross join lateral generate_series(c.covers_from, c.covers_to, interval '1 day') as d
-),
-
 marks as (
     select
         f.academy_id,
@@ -68,8 +60,8 @@ marks as (
         on f.academy_id = r.academy_id
         and f.academic_year_start = r.academic_year_start
     {% endif %}
-    left join calendar_days as cd
-        on f.mark_date = cd.day
+    left join {{ ref('int_calendar_days') }} as cd
+        on f.mark_date = cd.calendar_date
     left join {{ ref('int_enrolment_spells') }} as s
         on f.academy_id = s.academy_id
         and f.upn = s.upn
