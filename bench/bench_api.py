@@ -4,8 +4,8 @@
         .venv/bin/python bench/bench_api.py [--clients 50] [--seconds 20] [--workers 2]
 
 The warehouse must hold built marts: bench/bench_warehouse_build.py makes a 70,000-pupil trust
-(20 academies, 27 million marks) and builds them. The API runs as `uvicorn` in its own
-processes (``--workers``) on loopback with the request budget off; the load comes from this
+(20 academies, 27 million marks) and builds them. The API runs as ``python -m ingest_api`` in
+its own processes (``--workers``, each on its own SO_REUSEPORT socket) on loopback with the request budget off; the load comes from this
 process (a minimal keep-alive HTTP/1.1 client, so that the load costs the shared cores little):
 ``--clients`` connections, each sending its next request as soon as the last is
 answered (closed loop: a stress test of throughput), then each at ``--rate`` requests a second
@@ -77,9 +77,8 @@ def _serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
         "TRUSTDATA_WAREHOUSE_URL": url,
         "TRUSTDATA_API_RATE_LIMIT_PER_MINUTE": "0",
     }
-    command = [sys.executable, "-m", "uvicorn", "ingest_api.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    command += ["--no-access-log"]
+    command = [sys.executable, "-m", "ingest_api", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", "warning"]
     server = subprocess.Popen(command, env=env, cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

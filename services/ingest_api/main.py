@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from ingest_api import metrics, problems
 from ingest_api.api.main import api_router
 from ingest_api.api.routes import health
+from ingest_api.core.authcache import AuthCache, start_listener
 from ingest_api.core.cache import TtlCache
 from ingest_api.core.db import write_engine
 from ingest_api.core.ratelimit import RateLimiter
@@ -21,6 +22,7 @@ from ingest_api.representation import RepresentationMiddleware
 from trustdata.config.settings import Settings, get_settings
 from trustdata.config.trust import load_trust_config
 from trustdata.orchestration.outbox import AirflowApi, run_relay
+from trustdata.warehouse.engine import psycopg_conninfo, warehouse_url
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,14 @@ def create_app(trust_config: Path | None = None, *, relay: bool = True) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = _relay(settings) if relay else None
+        listener, stop_listening = start_listener(
+            app.state.auth_cache, psycopg_conninfo(warehouse_url())
+        )
         try:
             yield
         finally:
+            stop_listening.set()
+            listener.join(timeout=5)
             if running is not None:
                 thread, stop, api = running
                 stop.set()
@@ -80,6 +87,8 @@ def create_app(trust_config: Path | None = None, *, relay: bool = True) -> FastA
     app.state.trust = load_trust_config(trust_config or settings.trust_config)
     app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_minute)
     app.state.cache = TtlCache(settings.api_cache_seconds)
+    # Trusted only while its listener (started with the app) holds a LISTEN on the warehouse.
+    app.state.auth_cache = AuthCache()
     problems.install(app)
     app.add_middleware(RepresentationMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)

@@ -7,12 +7,16 @@ and an allowed one reaches the data (freshness and quality answer from meta tabl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from fastapi import FastAPI
+from sqlalchemy import Engine, func, select, update
 
 from sandbox_mis.testing import running_app
 from tests.conftest import write_trust_config
@@ -33,14 +37,37 @@ def trust(tmp_path: Path, engine: Engine) -> Path:
 
 
 @pytest.fixture
-def api(trust: Path) -> Iterator[httpx.Client]:
+def app(trust: Path) -> FastAPI:
     from ingest_api.main import create_app
 
+    return create_app(trust, relay=False)
+
+
+@pytest.fixture
+def api(app: FastAPI) -> Iterator[httpx.Client]:
+    """The API with its lifespan, so that the credential cache's listener runs."""
     with (
-        running_app(create_app(trust, relay=False)) as root,
+        running_app(app, lifespan=True) as root,
         httpx.Client(base_url=f"{root}/api/v1") as client,
     ):
+        _until(lambda: app.state.auth_cache.listening, "the credential listener to start")
         yield client
+
+
+def _until(done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, f"waited 10 s for {what}"
+        time.sleep(0.01)
+
+
+@contextmanager
+def _notified(app: FastAPI) -> Iterator[None]:
+    """Wait, after the block, for the API's credential cache to hear of the change made in it."""
+    cache = app.state.auth_cache
+    before = cache.generation()
+    yield
+    _until(lambda: cache.generation() != before, "the change to be notified")
 
 
 def _problem(response: httpx.Response, status: int, needle: str) -> None:
@@ -97,19 +124,53 @@ def test_a_trust_client_sees_everything(api: httpx.Client, engine: Engine) -> No
     assert {a["id"] for a in listed["data"]} == ACADEMIES
 
 
-def test_revoking_or_rotating_a_key_stops_it_at_once(api: httpx.Client, engine: Engine) -> None:
+def test_revoking_or_rotating_a_key_stops_it_at_once(
+    api: httpx.Client, app: FastAPI, engine: Engine
+) -> None:
     key = api_key(engine, "trust")
     client_id = engine.connect().execute(select(api_clients.c.client_id)).scalar_one()
     assert api.get("/academies", headers=bearer(key)).status_code == 200
-    new_key = rotate_key(engine, client_id=client_id)
+    assert len(app.state.auth_cache) == 1  # answered from the cache from now on
+    with _notified(app):
+        new_key = rotate_key(engine, client_id=client_id)
     _problem(api.get("/academies", headers=bearer(key)), 401, "revoked")
     assert api.get("/academies", headers=bearer(new_key)).status_code == 200
-    revoke_client(engine, client_id=client_id)
+    with _notified(app):
+        revoke_client(engine, client_id=client_id)
     _problem(api.get("/academies", headers=bearer(new_key)), 401, "revoked")
 
 
+def test_a_change_made_by_hand_also_empties_the_credential_cache(
+    api: httpx.Client, app: FastAPI, engine: Engine
+) -> None:
+    key = api_key(engine, "trust")
+    client_id = engine.connect().execute(select(api_clients.c.client_id)).scalar_one()
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": key}
+    token = api.post("/token", data=form).json()["access_token"]
+    for credential in (key, token):
+        assert api.get("/academies", headers=bearer(credential)).status_code == 200
+    assert len(app.state.auth_cache) == 2
+    # A token expired by hand (an UPDATE in psql) stops at once; the key goes on.
+    with _notified(app), engine.begin() as conn:
+        conn.execute(update(api_tokens).values(expires_at=func.now() - timedelta(seconds=1)))
+    _problem(api.get("/academies", headers=bearer(token)), 401, "expired")
+    assert api.get("/academies", headers=bearer(key)).status_code == 200
+    with _notified(app), engine.begin() as conn:
+        conn.execute(update(api_clients).values(revoked_at=func.now()))
+    _problem(api.get("/academies", headers=bearer(key)), 401, "revoked")
+
+
+def test_without_its_listener_the_api_caches_no_credential(
+    api: httpx.Client, app: FastAPI, engine: Engine
+) -> None:
+    key = api_key(engine, "trust")
+    app.state.auth_cache.set_listening(False)  # as when its connection is lost
+    assert api.get("/academies", headers=bearer(key)).status_code == 200
+    assert len(app.state.auth_cache) == 0
+
+
 def test_client_credentials_give_a_token_that_ends_with_its_client(
-    api: httpx.Client, engine: Engine
+    api: httpx.Client, app: FastAPI, engine: Engine
 ) -> None:
     key = api_key(engine, "academy:elmstead")
     client_id = engine.connect().execute(select(api_clients.c.client_id)).scalar_one()
@@ -126,7 +187,8 @@ def test_client_credentials_give_a_token_that_ends_with_its_client(
     _problem(api.post("/token", data=form | {"client_secret": token}), 401, "do not match")
     _problem(api.post("/token", data=form | {"client_id": "someone"}), 401, "do not match")
     _problem(api.post("/token", data=form | {"grant_type": "password"}), 422, "grant_type")
-    revoke_client(engine, client_id=client_id)
+    with _notified(app):
+        revoke_client(engine, client_id=client_id)
     _problem(api.get("/academies", headers=bearer(token)), 401, "revoked")
     with engine.connect() as conn:
         assert conn.execute(select(api_tokens)).all() == []

@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from ingest_api.core.authcache import AuthCache
 from ingest_api.core.cache import TtlCache
 from ingest_api.core.db import engine, write_engine
 from ingest_api.core.ratelimit import RateLimiter, retry_after
 from ingest_api.problems import Problem
-from trustdata.access.clients import authenticate
+from trustdata.access.clients import Caller, authenticate
 from trustdata.access.scopes import Access
 from trustdata.config.trust import TrustConfig
 
@@ -58,13 +60,21 @@ _bearer = HTTPBearer(
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trustdata"'}
 
 
-def get_access(
+def _authenticate(credential: str) -> Caller | None:
+    with engine().connect() as conn:
+        return authenticate(conn, credential)
+
+
+async def get_access(
     request: Request,
-    session: SessionDep,
     trust: TrustDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Access:
-    """The calling client's access; 401 without a live key or token, 429 over its budget."""
+    """The calling client's access; 401 without a live key or token, 429 over its budget.
+
+    A credential seen recently is answered from the process's cache (ingest_api.core.authcache),
+    which a change to any client or token empties; otherwise it is looked up.
+    """
     if credentials is None:
         raise Problem(
             401,
@@ -73,7 +83,13 @@ def get_access(
             "team creates clients with 'trustdata api-client create'",
             headers=_CHALLENGE,
         )
-    caller = authenticate(session.connection(), credentials.credentials)
+    cache: AuthCache = request.app.state.auth_cache
+    caller = cache.get(credentials.credentials)
+    if caller is None:
+        generation = cache.generation()
+        caller = await run_in_threadpool(_authenticate, credentials.credentials)
+        if caller is not None:
+            cache.put(credentials.credentials, caller, generation)
     if caller is None:
         raise Problem(
             401,

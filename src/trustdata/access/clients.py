@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, DateTime, Engine, delete, func, insert, null, select, update
 
 from trustdata.warehouse.tables import api_access_log, api_clients, api_tokens
 
@@ -48,6 +48,8 @@ class Caller:
     client_id: str
     scopes: tuple[str, ...]
     via_token: bool
+    #: When a token stops working (None for a key, which works until rotated or revoked).
+    expires_at: datetime | None = None
 
 
 def _digest(secret: str) -> str:
@@ -152,12 +154,20 @@ def authenticate(conn: Connection, credential: str) -> Caller | None:
         return None
     kind, credential_id, secret = found.groups()
     if kind == "td":
-        query = select(api_clients.c.client_id, api_clients.c.scopes, api_clients.c.key_hash).where(
-            api_clients.c.key_id == credential_id, api_clients.c.revoked_at.is_(None)
-        )
+        query = select(
+            api_clients.c.client_id,
+            api_clients.c.scopes,
+            api_clients.c.key_hash,
+            null().cast(DateTime(timezone=True)).label("expires_at"),
+        ).where(api_clients.c.key_id == credential_id, api_clients.c.revoked_at.is_(None))
     else:
         query = (
-            select(api_clients.c.client_id, api_clients.c.scopes, api_tokens.c.token_hash)
+            select(
+                api_clients.c.client_id,
+                api_clients.c.scopes,
+                api_tokens.c.token_hash,
+                api_tokens.c.expires_at,
+            )
             .join(api_tokens, api_tokens.c.client_id == api_clients.c.client_id)
             .where(
                 api_tokens.c.token_id == credential_id,
@@ -168,7 +178,9 @@ def authenticate(conn: Connection, credential: str) -> Caller | None:
     row = conn.execute(query).first()
     if row is None or not hmac.compare_digest(row[2], _digest(secret)):
         return None
-    return Caller(row.client_id, tuple(row.scopes), via_token=kind == "tdt")
+    return Caller(
+        row.client_id, tuple(row.scopes), via_token=kind == "tdt", expires_at=row.expires_at
+    )
 
 
 def issue_token(engine: Engine, *, client_id: str, key: str) -> tuple[str, int]:
