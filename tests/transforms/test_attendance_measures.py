@@ -419,6 +419,31 @@ def test_trust_measures_and_gaps(warehouse: str) -> None:
     assert (no_sen["suppressed"], no_sen["enrolments"]) == (False, 10)
 
 
+def test_the_gap_mart_counts_the_same_pupils_as_disadvantaged(warehouse: str) -> None:
+    """mart_attendance_gap (the API's headline) and mart_attendance_measures take disadvantage
+    from the same dated characteristics: P3's withdrawn FSM period and PM's FSM from 2024
+    decide the year in both, not the pupils' current flags."""
+    measures = _mart(warehouse)
+    gaps = {
+        (r["level"], r["unit_id"]): r
+        for r in _query(
+            warehouse, "SELECT * FROM marts.mart_attendance_gap WHERE academic_year = '2025-26'"
+        )
+    }
+    for level, unit in (("trust", "T1"), ("hub", "HN"), ("academy", "A1"), ("academy", "A2")):
+        gap = gaps[(level, unit)]
+        for group in ("disadvantaged", "other"):
+            row = measures[_key(level, unit, "disadvantage", group)]
+            if row["suppressed"]:
+                assert gap[f"{group}_suppressed"], (level, unit, group)
+                continue
+            assert (gap[f"{group}_pupils"], gap[f"{group}_possible_sessions"]) == (
+                row["enrolments"],
+                row["possible_sessions"],
+            ), (level, unit, group)
+            assert gap[f"{group}_attendance_rate"] == row["attendance_rate"], (level, unit, group)
+
+
 def test_small_groups_are_suppressed(warehouse: str) -> None:
     mart = _mart(warehouse)
 

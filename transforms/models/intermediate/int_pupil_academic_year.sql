@@ -1,7 +1,7 @@
 -- One row per pupil enrolment and academic year with marks, with the session counts and the
 -- flags that decide which measures the pupil counts in. The counts are the pupil's enrolment
 -- spells' academic_year rows summed (every mark of the year is in exactly one), rather than
--- the marks counted again.
+-- the marks counted again. A subsidiary (dual) registration is not an enrolment here.
 with sessions as (
     select
         academy_id,
@@ -13,6 +13,9 @@ with sessions as (
         sum(attended_sessions)::bigint as attended_sessions
     from {{ ref('int_enrolment_attendance_periods') }}
     where period_type = 'academic_year'
+        -- Sole and main registrations, as in the DfE's absence statistics and
+        -- mart_attendance_measures: a dual-registered pupil counts at the main school only.
+        and registration is distinct from 'subsidiary'
     group by academy_id, upn, academic_year_start, academic_year
 )
 
@@ -24,22 +27,18 @@ select
     s.marks,
     s.possible_sessions,
     s.attended_sessions,
-    -- DfE definition: FSM6 or looked after or previously looked after. Service children are
-    -- not disadvantaged. A flag the MIS left empty counts as "no", as in the DfE's own
-    -- census-based measures. NULL only when the pupil record is missing (tested).
-    case
-        when p.upn is not null then
-            coalesce(p.fsm6, false)
-            or coalesce(p.in_care, false)
-            or coalesce(p.previously_in_care, false)
-    end as disadvantaged,
+    -- Disadvantage and age as dim_pupil_characteristics has them for this academic year (the
+    -- dated FSM, CLA and PLAC periods where the MIS sends them, else the record's flags), so
+    -- the gap mart and mart_attendance_measures count the same pupils as disadvantaged: a
+    -- pupil whose FSM began after a year ended is not disadvantaged in that year. NULL only
+    -- when the pupil record is missing (tested).
+    d.disadvantaged,
     -- Age on 31 August before the academic year; NULL when the date of birth is unknown
     -- (tested), so no pupil leaves the headline cohort unnoticed.
-    date_part('year', age(make_date(s.academic_year_start, 8, 31), p.date_of_birth))::int
-        as age_at_start_of_year,
-    date_part('year', age(make_date(s.academic_year_start, 8, 31), p.date_of_birth))
-        between 5 and 15 as compulsory_school_age
+    d.age_at_start_of_year,
+    d.compulsory_school_age
 from sessions as s
-left join {{ ref('stg_pupils') }} as p
-    on s.academy_id = p.academy_id
-    and s.upn = p.upn
+left join {{ ref('dim_pupil_characteristics') }} as d
+    on s.academy_id = d.academy_id
+    and s.upn = d.upn
+    and s.academic_year_start = d.academic_year_start

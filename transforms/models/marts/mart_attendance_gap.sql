@@ -3,7 +3,8 @@
 -- are sums of the same session counts (rates are ratios of sums, never averages of rates).
 -- Headline cohort only: pupils of compulsory school age, leavers included.
 -- Served by the API, so a group of fewer than var('suppression_threshold', 5) pupils has its
--- figures (and the gap) suppressed: NULL, with `<group>_suppressed` true.
+-- figures (and the gap) suppressed: NULL, with `<group>_suppressed` true; so has the other
+-- group then, which the unit's total would otherwise give away.
 {% set threshold = var('suppression_threshold', 5) %}
 with cohort as (
     select
@@ -90,13 +91,24 @@ rates as (
     from rolled_up
 ),
 
-flagged as (
+small as (
     select
         *,
-        disadvantaged_pupils > 0 and disadvantaged_pupils < {{ threshold }}
-            as disadvantaged_suppressed,
-        other_pupils > 0 and other_pupils < {{ threshold }} as other_suppressed
+        disadvantaged_pupils > 0 and disadvantaged_pupils < {{ threshold }} as disadvantaged_small,
+        other_pupils > 0 and other_pupils < {{ threshold }} as other_small
     from rates
+),
+
+flagged as (
+    -- When one group is small, the other is withheld too: mart_attendance_measures serves the
+    -- unit's 'all' row, from which the small group could be worked out by subtraction (the
+    -- same secondary suppression as there).
+    select
+        *,
+        disadvantaged_small or (other_small and disadvantaged_pupils > 0)
+            as disadvantaged_suppressed,
+        other_small or (disadvantaged_small and other_pupils > 0) as other_suppressed
+    from small
 )
 
 select
