@@ -25,12 +25,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Engine
 
 from ingest_api.api.deps import EngineDep, TrustDep
 from ingest_api.api.routes.attendance import AcademyIdPath
 from ingest_api.problems import Problem
 from trustdata.orchestration.outbox import (
     SignatureError,
+    Stored,
     store_event,
     verify_body_signature,
     verify_signature,
@@ -151,6 +153,26 @@ def _secret(trust: TrustDep, academy_id: str) -> str:
     return secret
 
 
+async def _queue(
+    engine: Engine, academy_id: str, event_id: str, event_type: str, *, via: str = ""
+) -> Stored:
+    """Commit the event to the outbox; 409 when its id was received before (a replay)."""
+    stored = await run_in_threadpool(
+        store_event, engine, academy_id=academy_id, event_id=event_id, event_type=event_type
+    )
+    sender = f"{via} (academy {academy_id!r})" if via else f"academy {academy_id!r}"
+    if stored.duplicate:
+        log.warning("academy %s: event %s refused as a replay", academy_id, event_id)
+        raise Problem(
+            409,
+            "Event already received",
+            f"event {event_id!r} for {sender} was received at "
+            f"{stored.received_at.isoformat()}; it is acted on once",
+        )
+    log.info("academy %s: event %s (%s) queued", academy_id, event_id, event_type)
+    return stored
+
+
 @router.post(
     "/academies/{academy_id}/events",
     status_code=202,
@@ -186,18 +208,7 @@ async def receive_event(
             f"the event needs a JSON body with event_id and type; wrong or missing: "
             f"{', '.join(fields)}",
         ) from None
-    stored = await run_in_threadpool(
-        store_event, engine, academy_id=academy_id, event_id=event.event_id, event_type=event.type
-    )
-    if stored.duplicate:
-        log.warning("academy %s: event %s refused as a replay", academy_id, event.event_id)
-        raise Problem(
-            409,
-            "Event already received",
-            f"event {event.event_id!r} for academy {academy_id!r} was received at "
-            f"{stored.received_at.isoformat()}; it is acted on once",
-        )
-    log.info("academy %s: event %s (%s) queued", academy_id, event.event_id, event.type)
+    stored = await _queue(engine, academy_id, event.event_id, event.type)
     return EventAccepted(
         academy_id=academy_id,
         event_id=event.event_id,
@@ -267,18 +278,7 @@ async def receive_wonde_event(
                 "add it to the trust config to act on its events"
             ),
         )
-    stored = await run_in_threadpool(
-        store_event, engine, academy_id=academy.id, event_id=event_id, event_type=event_type
-    )
-    if stored.duplicate:
-        log.warning("academy %s: event %s refused as a replay", academy.id, event_id)
-        raise Problem(
-            409,
-            "Event already received",
-            f"event {event_id!r} for school {school_id} (academy {academy.id!r}) was received "
-            f"at {stored.received_at.isoformat()}; it is acted on once",
-        )
-    log.info("academy %s: wonde event %s (%s) queued", academy.id, event_id, event_type)
+    stored = await _queue(engine, academy.id, event_id, event_type, via=f"school {school_id}")
     return AggregatorEventAnswer(
         school_id=school_id,
         event_id=event_id,
