@@ -30,6 +30,9 @@ KS2 2025 (2024-25) at A1, in CTF codes (REA, ENG/RD, MAT, WRI, ENG/WR):
   fsm6: K1 K3 (2) suppressed, so not_fsm6 (5) is too. Gender F (K1 K2 K4) 3: RWM 33.33.
   X1 joined A1 (all-through) in Sep 2025 with his KS2 2025 results from his primary school
      (120 120 GDS): they are in the fact but not in A1's measures.
+  K1 and K4 also have records at A2, which holds their KS2 2025 results too, and count at A1
+     only: K1 left A2 in 2024 (before the tests); K4 is on both rolls, and joined A1 (2018)
+     after A2 (2015). So no figure below counts them twice.
 KS2 2025 at A2 (a primary: L4's KS4 grade there does not count), in CSV names (Reading,
 Maths/Mathematics, Writing):
   L1 D fsm6 100 100 EXS | L2 D PLAC 104 104 EXS | L3 D fsm6 101 103 WTS
@@ -104,6 +107,13 @@ G1, G2, G3, G4, G5, G6 = (make_upn(990, 3001, 8, n) for n in range(1, 7))
 H1, H2, H3, H4, H5, H6 = (make_upn(990, 3001, 7, n) for n in range(1, 7))
 X1 = make_upn(990, 3001, 13, 99)
 JOINED = date(2025, 9, 3)  # X1's admission to A1, after the summer of his KS2 tests
+# (academy, upn) -> (admission_date, leaving_date), where the record has them
+ROLL_DATES = {
+    ("A1", X1): (JOINED, None),
+    ("A2", K1): (date(2018, 9, 3), date(2024, 7, 19)),
+    ("A1", K4): (date(2018, 9, 3), None),
+    ("A2", K4): (date(2015, 9, 1), None),
+}
 
 # (academy, upn, gender, fsm6, in_care, previously_in_care, service_child)
 PUPILS = [
@@ -131,6 +141,8 @@ PUPILS = [
     *(("A1", upn, "F", True, False, False, False) for upn in (H1, H2, H3)),
     *(("A1", upn, "M", False, False, False, False) for upn in (H4, H5, H6)),
     ("A1", X1, "M", False, False, False, False),
+    ("A2", K1, "F", True, False, False, False),
+    ("A2", K4, "F", False, False, False, True),
 ]
 
 # (academy, upn, key_stage, assessment_year, subject, method, component, result)
@@ -181,6 +193,8 @@ RESULTS: list[Result] = [
     *_ks2("A2", M3, 2024, ("105", "101", "EXS"), CSV_KS2),
     *_ks2("A2", M4, 2024, ("100", "104", "GDS"), CSV_KS2),
     *_ks2("A1", X1, 2025, ("120", "120", "GDS")),
+    *_ks2("A2", K1, 2025, ("99", "100", "EXS")),
+    *_ks2("A2", K4, 2025, ("110", "112", "GDS")),
     *_ks4("A2", L4, 2025, {"Maths": "9"}),
     *_ks4(
         "A1",
@@ -273,7 +287,14 @@ def _seed(engine: Engine) -> None:
             [
                 dict(zip(keys, p, strict=True))
                 | {"mis_id": p[1], "date_of_birth": date(2010, 1, 10), "sen_status": "N"}
-                | {"eal": False, "admission_date": JOINED if p[1] == X1 else None, **audit}
+                | {"eal": False, **audit}
+                | dict(
+                    zip(
+                        ("admission_date", "leaving_date"),
+                        ROLL_DATES.get((p[0], p[1]), (None, None)),
+                        strict=True,
+                    )
+                )
                 for p in PUPILS
             ],
         )
@@ -379,8 +400,29 @@ def test_results_from_elsewhere_do_not_count(warehouse: str, mart: dict[Key, Any
         warehouse,
         "SELECT upn, key_stage FROM marts.fct_assessment_results WHERE NOT counts_at_academy",
     )
-    assert {(r["upn"], r["key_stage"]) for r in rows} == {(X1, "KS2"), (L4, "KS4")}
+    # X1's from his primary, L4's KS4 at a primary, and K1's and K4's copies at A2 (they count
+    # at A1: test_a_pupils_results_count_at_one_academy).
+    assert {(r["upn"], r["key_stage"]) for r in rows} == {
+        (X1, "KS2"),
+        (L4, "KS4"),
+        (K1, "KS2"),
+        (K4, "KS2"),
+    }
     assert not any(key[1] == "A2" and key[3] == "KS4" for key in mart)
+
+
+def test_a_pupils_results_count_at_one_academy(warehouse: str) -> None:
+    rows = query(
+        warehouse,
+        "SELECT upn, academy_id, bool_and(counts_at_academy) AS counts"
+        " FROM marts.fct_assessment_results WHERE key_stage = 'KS2'"
+        " GROUP BY upn, academy_id",
+    )
+    counts = {(r["upn"], r["academy_id"]): r["counts"] for r in rows}
+    # K1 left A2 before the tests; K4 is on both rolls and joined A1 last.
+    assert counts[K1, "A1"] is True and counts[K1, "A2"] is False
+    assert counts[K4, "A1"] is True and counts[K4, "A2"] is False
+    assert counts[X1, "A1"] is False
 
 
 def test_attainment8_per_pupil(warehouse: str) -> None:
