@@ -20,3 +20,14 @@
 {% macro analyze_after_full_build() -%}
     {%- if is_incremental() -%} select 1 {%- else -%} analyze {{ this }} {%- endif -%}
 {%- endmacro %}
+
+{#
+  Post-hook of the attendance fact, run after its transaction commits: after a full build,
+  VACUUM (with ANALYZE) the new table, so that its visibility map is set and the next
+  incremental run counts each academy's rows (attendance_fact_find_out_of_step) and reads
+  dates from the indexes alone, instead of visiting 27 million rows' pages to check them
+  (3.1 s a run at 27 million marks). VACUUM cannot run inside a transaction, hence after_commit.
+#}
+{% macro vacuum_after_full_build() -%}
+    {%- if is_incremental() -%} select 1 {%- else -%} vacuum (analyze) {{ this }} {%- endif -%}
+{%- endmacro %}

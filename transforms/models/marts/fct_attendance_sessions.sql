@@ -30,7 +30,7 @@
             "{{ attendance_fact_find_out_of_step() }}",
             "{{ attendance_fact_resync_delete() }}",
             "{{ attendance_fact_resync_insert() }}",
-            "{{ analyze_after_full_build() }}",
+            after_commit("{{ vacuum_after_full_build() }}"),
         ],
     )
 }}
