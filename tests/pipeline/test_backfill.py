@@ -78,6 +78,7 @@ def test_a_year_before_any_data_lands_no_marks(config: Path, engine: Engine) -> 
     [
         (["backfill", "2025/26"], "write it as YYYY-YY"),
         (["backfill", "2025-27"], "write it as YYYY-YY"),
+        (["backfill", "2019-20"], "hold no half terms for it (they hold 2023-24, 2024-25"),
         (["backfill", YEAR, "nowhere"], "no academy 'nowhere'"),
     ],
 )

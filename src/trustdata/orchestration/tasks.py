@@ -7,6 +7,7 @@ XComs or logs.
 
 from __future__ import annotations
 
+import csv
 import logging
 import uuid
 from datetime import date
@@ -118,8 +119,24 @@ def land_stream(
     }
 
 
+#: The trust's term dates (a dbt seed): the warehouse places every mark in one of their years.
+CALENDAR_SEED = (
+    Path(__file__).resolve().parents[3] / "transforms" / "seeds" / "academic_calendar.csv"
+)
+
+
+def calendar_years(seed: Path = CALENDAR_SEED) -> set[int]:
+    """The academic years (by the calendar year they start in) the term-date seed holds."""
+    with seed.open(encoding="utf-8", newline="") as handle:
+        return {int(row["academic_year_start"]) for row in csv.DictReader(handle)}
+
+
 def academic_year_dates(academic_year: str) -> tuple[date, date]:
-    """The first and last day of an academic year written ``YYYY-YY`` (1 Sept to 31 Aug)."""
+    """The first and last day of an academic year written ``YYYY-YY`` (1 Sept to 31 Aug).
+
+    Raises ValueError for a year written otherwise, or one the term-date seed does not hold:
+    the warehouse build could not place its marks in a term, so nothing is read for it.
+    """
     start, _, end = academic_year.partition("-")
     if not (start.isdigit() and end.isdigit() and len(start) == 4 and len(end) == 2) or (
         int(start) + 1
@@ -127,6 +144,15 @@ def academic_year_dates(academic_year: str) -> tuple[date, date]:
         raise ValueError(
             f"academic year {academic_year!r}: write it as YYYY-YY, e.g. 2024-25 (the year "
             "that starts in September 2024)"
+        )
+    years = calendar_years()
+    if int(start) not in years:
+        held = ", ".join(f"{y}-{(y + 1) % 100:02d}" for y in sorted(years))
+        raise ValueError(
+            f"academic year {academic_year}: the trust's term dates "
+            f"({CALENDAR_SEED.relative_to(CALENDAR_SEED.parents[2])}) hold no half terms for "
+            f"it (they hold {held}); add its six half terms, and its closures to "
+            "academic_closures.csv, before reading it, or the warehouse cannot place its marks"
         )
     return date(int(start), 9, 1), date(int(start) + 1, 8, 31)
 
