@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
@@ -148,3 +149,25 @@ def trust_id(session: Session, cache: TtlCache) -> str:
     if found is None:
         raise Problem(404, "Unknown trust", "the warehouse holds no trust yet: run the pipeline")
     return found
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What an aggregate read needs besides its unit and filters: the request and response
+    (for Link headers), the warehouse session, the caller's access and the read cache."""
+
+    request: Request
+    response: Response
+    session: Session
+    access: Access
+    cache: TtlCache
+
+
+def get_read_context(
+    request: Request, response: Response, session: SessionDep, access: AccessDep, cache: CacheDep
+) -> ReadContext:
+    """The read context of a request (authenticated: AccessDep runs first)."""
+    return ReadContext(request, response, session, access, cache)
+
+
+ReadDep = Annotated[ReadContext, Depends(get_read_context)]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query
 
 from ingest_api import crud
-from ingest_api.api.deps import AccessDep, CacheDep, SessionDep, require_unit, trust_id
+from ingest_api.api.deps import ReadContext, ReadDep, SessionDep, require_unit, trust_id
 from ingest_api.api.routes.attendance import AcademyIdPath, HubIdPath, YearQuery, check_year
 from ingest_api.models import AttainmentMeasuresPage, AttainmentMeasuresPublic
 from ingest_api.paging import CursorQuery, decode_cursor, encode_cursor, link_next, resolve_year
@@ -49,89 +50,70 @@ def _read_page(
     return AttainmentMeasuresPage(data=data, count=len(data), next_cursor=next_cursor)
 
 
+@dataclass(frozen=True)
+class AttainmentFilters:
+    """The query parameters of an attainment read."""
+
+    academic_year: str | None
+    key_stage: str | None
+    group_type: str | None
+    cursor: str | None
+    limit: int
+
+
+def attainment_filters(
+    academic_year: YearQuery = None,
+    key_stage: KeyStageQuery = None,
+    group_type: GroupQuery = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 500,
+) -> AttainmentFilters:
+    """The filters, as FastAPI reads and checks them from the query string."""
+    return AttainmentFilters(academic_year, key_stage, group_type, cursor, limit)
+
+
+FiltersDep = Annotated[AttainmentFilters, Depends(attainment_filters)]
+
+
 def _attainment(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    access: AccessDep,
-    cache: CacheDep,
-    unit: tuple[str, str],
-    filters: tuple[str | None, str | None, str | None],
-    cursor: str | None,
-    limit: int,
+    read: ReadContext, unit: tuple[str, str], filters: AttainmentFilters
 ) -> AttainmentMeasuresPage:
-    (level, unit_id), (academic_year, key_stage, group_type) = unit, filters
-    check_year(academic_year)
-    require_unit(access, session, level=level, unit_id=unit_id, cache=cache)
-    key = None if cursor is None else decode_cursor(cursor, 3)
+    (level, unit_id), session, cache = unit, read.session, read.cache
+    key_stage, group_type, limit = filters.key_stage, filters.group_type, filters.limit
+    check_year(filters.academic_year)
+    require_unit(read.access, session, level=level, unit_id=unit_id, cache=cache)
+    key = None if filters.cursor is None else decode_cursor(filters.cursor, 3)
     after = None if key is None else (key[0], key[1], key[2])
     years = cache.get(
         ("attainment-years", level, unit_id),
         lambda: crud.attainment_years(session, level=level, unit_id=unit_id),
     )
-    year = resolve_year(years, academic_year, what="attainment", level=level, unit_id=unit_id)
+    year = resolve_year(
+        years, filters.academic_year, what="attainment", level=level, unit_id=unit_id
+    )
     page = cache.get(
         ("attainment", unit, year, key_stage, group_type, after, limit),
         lambda: _read_page(session, unit, year, (key_stage, group_type), after, limit),
     )
-    link_next(request, response, page.next_cursor)
+    link_next(read.request, read.response, page.next_cursor)
     return page
 
 
 @router.get("/trust/attainment", response_model=AttainmentMeasuresPage)
-def trust_attainment(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    access: AccessDep,
-    cache: CacheDep,
-    academic_year: YearQuery = None,
-    key_stage: KeyStageQuery = None,
-    group_type: GroupQuery = None,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 500,
-) -> AttainmentMeasuresPage:
+def trust_attainment(read: ReadDep, filters: FiltersDep) -> AttainmentMeasuresPage:
     """The trust's KS2 and KS4 attainment by pupil group, gaps, trends and the gap index."""
-    filters = (academic_year, key_stage, group_type)
-    unit = ("trust", trust_id(session, cache))
-    return _attainment(request, response, session, access, cache, unit, filters, cursor, limit)
+    return _attainment(read, ("trust", trust_id(read.session, read.cache)), filters)
 
 
 @router.get("/hubs/{hub_id}/attainment", response_model=AttainmentMeasuresPage)
-def hub_attainment(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    access: AccessDep,
-    cache: CacheDep,
-    hub_id: HubIdPath,
-    academic_year: YearQuery = None,
-    key_stage: KeyStageQuery = None,
-    group_type: GroupQuery = None,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 500,
-) -> AttainmentMeasuresPage:
+def hub_attainment(read: ReadDep, hub_id: HubIdPath, filters: FiltersDep) -> AttainmentMeasuresPage:
     """A hub's KS2 and KS4 attainment by pupil group, gaps, trends and the gap index."""
-    filters = (academic_year, key_stage, group_type)
-    unit = ("hub", hub_id)
-    return _attainment(request, response, session, access, cache, unit, filters, cursor, limit)
+    return _attainment(read, ("hub", hub_id), filters)
 
 
 @router.get("/academies/{academy_id}/attainment", response_model=AttainmentMeasuresPage)
 def academy_attainment(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    access: AccessDep,
-    cache: CacheDep,
-    academy_id: AcademyIdPath,
-    academic_year: YearQuery = None,
-    key_stage: KeyStageQuery = None,
-    group_type: GroupQuery = None,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 500,
+    read: ReadDep, academy_id: AcademyIdPath, filters: FiltersDep
 ) -> AttainmentMeasuresPage:
     """An academy's KS2 or KS4 attainment by pupil group, gaps, trends and the gap index."""
-    filters = (academic_year, key_stage, group_type)
-    unit = ("academy", academy_id)
-    return _attainment(request, response, session, access, cache, unit, filters, cursor, limit)
+    return _attainment(read, ("academy", academy_id), filters)

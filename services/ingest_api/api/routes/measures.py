@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query
 
 from ingest_api import crud
-from ingest_api.api.deps import AccessDep, CacheDep, SessionDep, require_unit, trust_id
+from ingest_api.api.deps import ReadContext, ReadDep, SessionDep, require_unit, trust_id
 from ingest_api.api.routes.attendance import AcademyIdPath, HubIdPath, YearQuery, check_year
 from ingest_api.models import AttendanceMeasuresPage, AttendanceMeasuresPublic
 from ingest_api.paging import (
@@ -78,94 +79,71 @@ def _read_page(
     return AttendanceMeasuresPage(data=data, count=len(data), next_cursor=next_cursor)
 
 
+@dataclass(frozen=True)
+class MeasureFilters:
+    """The query parameters of an attendance measures read."""
+
+    academic_year: str | None
+    period_type: str | None
+    period: str | None
+    group_type: str | None
+    cursor: str | None
+    limit: int
+
+
+def measure_filters(
+    academic_year: YearQuery = None,
+    period_type: PeriodTypeQuery = None,
+    period: PeriodQuery = None,
+    group_type: GroupQuery = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 1000,
+) -> MeasureFilters:
+    """The filters, as FastAPI reads and checks them from the query string."""
+    return MeasureFilters(academic_year, period_type, period, group_type, cursor, limit)
+
+
+FiltersDep = Annotated[MeasureFilters, Depends(measure_filters)]
+
+
 def _measures(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    access: AccessDep,
-    cache: CacheDep,
-    unit: tuple[str, str],
-    filters: tuple[str | None, str | None, str | None, str | None],
-    cursor: str | None,
-    limit: int,
+    read: ReadContext, unit: tuple[str, str], filters: MeasureFilters
 ) -> AttendanceMeasuresPage:
-    (level, unit_id), (academic_year, *rest) = unit, filters
-    check_year(academic_year)
-    require_unit(access, session, level=level, unit_id=unit_id, cache=cache)
-    after = None if cursor is None else _decode(cursor)
+    (level, unit_id), session, cache, limit = unit, read.session, read.cache, filters.limit
+    check_year(filters.academic_year)
+    require_unit(read.access, session, level=level, unit_id=unit_id, cache=cache)
+    after = None if filters.cursor is None else _decode(filters.cursor)
     years = cache.get(
         ("measure-years", level, unit_id),
         lambda: crud.measure_years(session, level=level, unit_id=unit_id),
     )
     year = resolve_year(
-        years, academic_year, what="attendance measures", level=level, unit_id=unit_id
+        years, filters.academic_year, what="attendance measures", level=level, unit_id=unit_id
     )
-    narrower = (rest[0], rest[1], rest[2])
+    narrower = (filters.period_type, filters.period, filters.group_type)
     page = cache.get(
         ("measures", unit, year, narrower, after, limit),
         lambda: _read_page(session, unit, year, narrower, after, limit),
     )
-    link_next(request, response, page.next_cursor)
+    link_next(read.request, read.response, page.next_cursor)
     return page
 
 
 @router.get("/trust/attendance", response_model=AttendanceMeasuresPage)
-def trust_attendance(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    access: AccessDep,
-    cache: CacheDep,
-    academic_year: YearQuery = None,
-    period_type: PeriodTypeQuery = None,
-    period: PeriodQuery = None,
-    group_type: GroupQuery = None,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 1000,
-) -> AttendanceMeasuresPage:
+def trust_attendance(read: ReadDep, filters: FiltersDep) -> AttendanceMeasuresPage:
     """The trust's attendance measures by period and pupil group, with gaps and trends."""
-    filters = (academic_year, period_type, period, group_type)
-    unit = ("trust", trust_id(session, cache))
-    return _measures(request, response, session, access, cache, unit, filters, cursor, limit)
+    return _measures(read, ("trust", trust_id(read.session, read.cache)), filters)
 
 
 @router.get("/hubs/{hub_id}/attendance", response_model=AttendanceMeasuresPage)
-def hub_attendance(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    access: AccessDep,
-    cache: CacheDep,
-    hub_id: HubIdPath,
-    academic_year: YearQuery = None,
-    period_type: PeriodTypeQuery = None,
-    period: PeriodQuery = None,
-    group_type: GroupQuery = None,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 1000,
-) -> AttendanceMeasuresPage:
+def hub_attendance(read: ReadDep, hub_id: HubIdPath, filters: FiltersDep) -> AttendanceMeasuresPage:
     """A hub's attendance measures by period and pupil group, with gaps and trends."""
-    filters = (academic_year, period_type, period, group_type)
-    unit = ("hub", hub_id)
-    return _measures(request, response, session, access, cache, unit, filters, cursor, limit)
+    return _measures(read, ("hub", hub_id), filters)
 
 
 @router.get("/academies/{academy_id}/attendance", response_model=AttendanceMeasuresPage)
 def academy_attendance(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    access: AccessDep,
-    cache: CacheDep,
-    academy_id: AcademyIdPath,
-    academic_year: YearQuery = None,
-    period_type: PeriodTypeQuery = None,
-    period: PeriodQuery = None,
-    group_type: GroupQuery = None,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 1000,
+    read: ReadDep, academy_id: AcademyIdPath, filters: FiltersDep
 ) -> AttendanceMeasuresPage:
     """An academy's attendance measures by period and pupil group, with gaps and trends."""
-    filters = (academic_year, period_type, period, group_type)
-    unit = ("academy", academy_id)
-    return _measures(request, response, session, access, cache, unit, filters, cursor, limit)
+    return _measures(read, ("academy", academy_id), filters)
