@@ -4,8 +4,8 @@ Revision ID: 0016
 Revises: 0015
 Create Date: 2026-11-27
 
-A statement that updates or deletes rows of meta.api_clients or meta.api_tokens (a key
-rotated, a client revoked, tokens cleared), by the CLI or by hand, sends a notification on
+A change to rows of meta.api_clients or meta.api_tokens (a key rotated, a client revoked,
+tokens cleared or truncated), by the CLI or by hand, sends a notification on
 the ``trustdata_api_credentials`` channel when it commits; each API process empties its cache
 of authenticated credentials on it (ingest_api.core.authcache).
 """
@@ -36,8 +36,15 @@ def upgrade() -> None:
         """
     )
     for table in ("api_clients", "api_tokens"):
+        # Per row, so that a statement that changes nothing (the token endpoint's clearing of
+        # expired tokens, most times) notifies nothing; PostgreSQL sends one notification per
+        # transaction however many rows change, as the payloads are the same.
         op.execute(
-            f"CREATE TRIGGER {table}_changed AFTER UPDATE OR DELETE OR TRUNCATE ON meta.{table} "
+            f"CREATE TRIGGER {table}_changed AFTER UPDATE OR DELETE ON meta.{table} "
+            "FOR EACH ROW EXECUTE FUNCTION meta.notify_api_credentials()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_truncated AFTER TRUNCATE ON meta.{table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION meta.notify_api_credentials()"
         )
 
@@ -45,5 +52,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this revision."""
     for table in ("api_clients", "api_tokens"):
+        op.execute(f"DROP TRIGGER {table}_truncated ON meta.{table}")
         op.execute(f"DROP TRIGGER {table}_changed ON meta.{table}")
     op.execute("DROP FUNCTION meta.notify_api_credentials()")
