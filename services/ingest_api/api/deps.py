@@ -163,7 +163,7 @@ class ReadContext:
     cache: TtlCache
 
 
-def get_read_context(
+async def get_read_context(
     request: Request, response: Response, session: SessionDep, access: AccessDep, cache: CacheDep
 ) -> ReadContext:
     """The read context of a request (authenticated: AccessDep runs first)."""

@@ -61,7 +61,7 @@ class AttainmentFilters:
     limit: int
 
 
-def attainment_filters(
+async def attainment_filters(
     academic_year: YearQuery = None,
     key_stage: KeyStageQuery = None,
     group_type: GroupQuery = None,

@@ -91,7 +91,7 @@ class MeasureFilters:
     limit: int
 
 
-def measure_filters(
+async def measure_filters(
     academic_year: YearQuery = None,
     period_type: PeriodTypeQuery = None,
     period: PeriodQuery = None,
