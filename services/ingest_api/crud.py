@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import literal, tuple_
 from sqlalchemy import select as sa_select
@@ -122,6 +123,46 @@ def pupil_attendance(
     return list(session.exec(query).all())
 
 
+UnitMart = TypeVar("UnitMart", AttendanceMeasures, AttainmentMeasures)
+
+
+def _unit_page(
+    session: Session,
+    model: type[UnitMart],
+    *,
+    unit: tuple[str, str, str],
+    filters: tuple[tuple[Any, str | None], ...],
+    key: tuple[Any, ...],
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[UnitMart]:
+    """A keyset page of a unit mart: one unit's rows of a year (``unit``: level, unit id,
+    academic year), with each (column, value) of ``filters`` whose value is given, in ``key``
+    order, after the key ``after``."""
+    level, unit_id, academic_year = unit
+    query = select(model).where(
+        model.level == level, model.unit_id == unit_id, model.academic_year == academic_year
+    )
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    order = tuple(col(c) for c in key)
+    if after is not None:
+        query = query.where(tuple_(*order) > tuple_(*(literal(v) for v in after)))
+    return list(session.exec(query.order_by(*order).limit(limit)).all())
+
+
+def _unit_years(session: Session, model: type[UnitMart], *, level: str, unit_id: str) -> list[str]:
+    """The academic years a unit mart holds for a unit, newest first."""
+    query = (
+        select(model.academic_year)
+        .where(model.level == level, model.unit_id == unit_id)
+        .distinct()
+        .order_by(col(model.academic_year).desc())
+    )
+    return list(session.exec(query).all())
+
+
 MeasuresKey = tuple[str, date, str, str, str]
 
 
@@ -144,38 +185,20 @@ def attendance_measures(
 ) -> list[AttendanceMeasures]:
     """A page of one unit's measures in a year, filtered, in ``measures_key`` order."""
     m = AttendanceMeasures
-    query = select(m).where(
-        m.level == level, m.unit_id == unit_id, m.academic_year == academic_year
+    return _unit_page(
+        session,
+        m,
+        unit=(level, unit_id, academic_year),
+        filters=((m.period_type, period_type), (m.period, period), (m.group_type, group_type)),
+        key=(m.period_type, m.period_start, m.period, m.group_type, m.group_value),
+        after=after,
+        limit=limit,
     )
-    for column, value in (
-        (m.period_type, period_type),
-        (m.period, period),
-        (m.group_type, group_type),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    key = (
-        col(m.period_type),
-        col(m.period_start),
-        col(m.period),
-        col(m.group_type),
-        col(m.group_value),
-    )
-    if after is not None:
-        query = query.where(tuple_(*key) > tuple_(*(literal(v) for v in after)))
-    return list(session.exec(query.order_by(*key).limit(limit)).all())
 
 
 def measure_years(session: Session, *, level: str, unit_id: str) -> list[str]:
     """The academic years the measures mart holds for a unit, newest first."""
-    m = AttendanceMeasures
-    query = (
-        select(m.academic_year)
-        .where(m.level == level, m.unit_id == unit_id)
-        .distinct()
-        .order_by(col(m.academic_year).desc())
-    )
-    return list(session.exec(query).all())
+    return _unit_years(session, AttendanceMeasures, level=level, unit_id=unit_id)
 
 
 def hubs(session: Session) -> list[HubPublic]:
@@ -246,25 +269,17 @@ def attainment_measures(
 ) -> list[AttainmentMeasures]:
     """A page of one unit's attainment in a year, filtered, in ``attainment_key`` order."""
     m = AttainmentMeasures
-    query = select(m).where(
-        m.level == level, m.unit_id == unit_id, m.academic_year == academic_year
+    return _unit_page(
+        session,
+        m,
+        unit=(level, unit_id, academic_year),
+        filters=((m.key_stage, key_stage), (m.group_type, group_type)),
+        key=(m.key_stage, m.group_type, m.group_value),
+        after=after,
+        limit=limit,
     )
-    for column, value in ((m.key_stage, key_stage), (m.group_type, group_type)):
-        if value is not None:
-            query = query.where(column == value)
-    key = (col(m.key_stage), col(m.group_type), col(m.group_value))
-    if after is not None:
-        query = query.where(tuple_(*key) > tuple_(*(literal(v) for v in after)))
-    return list(session.exec(query.order_by(*key).limit(limit)).all())
 
 
 def attainment_years(session: Session, *, level: str, unit_id: str) -> list[str]:
     """The academic years the attainment mart holds for a unit, newest first."""
-    m = AttainmentMeasures
-    query = (
-        select(m.academic_year)
-        .where(m.level == level, m.unit_id == unit_id)
-        .distinct()
-        .order_by(col(m.academic_year).desc())
-    )
-    return list(session.exec(query).all())
+    return _unit_years(session, AttainmentMeasures, level=level, unit_id=unit_id)

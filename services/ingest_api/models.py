@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Self
 
 from sqlmodel import Field, SQLModel
 
@@ -341,7 +342,18 @@ class AttendanceMeasures(SQLModel, table=True):
     severe_absence_rate_gap_pp_change: Decimal | None
 
 
-class AttendanceMeasuresPublic(SQLModel):
+class _UnitRowPublic(SQLModel):
+    """A public shape of a unit mart row (measures, attainment): ``from_row`` makes it."""
+
+    @classmethod
+    def from_row(cls, row: AttendanceMeasures | AttainmentMeasures) -> Self:
+        """Shape a mart row for the API: decimals as numbers, the unit as id and name."""
+        fields = row.model_dump(exclude={"unit_id", "unit_name", "academic_year_start"})
+        numbers = {k: float(v) for k, v in fields.items() if isinstance(v, Decimal)}
+        return cls.model_validate(fields | numbers | {"id": row.unit_id, "name": row.unit_name})
+
+
+class AttendanceMeasuresPublic(_UnitRowPublic):
     """Attendance measures of one unit, period and pupil group, with gaps and trends.
 
     Rates are percentages (2 dp) of possible sessions, or of enrolments for persistent (10%+)
@@ -408,13 +420,6 @@ class AttendanceMeasuresPublic(SQLModel):
     severe_absence_rate_gap_pp_last_year: float | None
     severe_absence_rate_gap_pp_change: float | None
     cohort: str = COHORT
-
-    @classmethod
-    def from_row(cls, row: AttendanceMeasures) -> AttendanceMeasuresPublic:
-        """Shape a mart row for the API: decimals as numbers, the unit as id and name."""
-        fields = row.model_dump(exclude={"unit_id", "unit_name", "academic_year_start"})
-        numbers = {k: float(v) for k, v in fields.items() if isinstance(v, Decimal)}
-        return cls.model_validate(fields | numbers | {"id": row.unit_id, "name": row.unit_name})
 
 
 class AttendanceMeasuresPage(SQLModel):
@@ -552,7 +557,7 @@ class AttainmentMeasures(SQLModel, table=True):
     within_trust_gap_index_change: Decimal | None
 
 
-class AttainmentMeasuresPublic(SQLModel):
+class AttainmentMeasuresPublic(_UnitRowPublic):
     """KS2 or KS4 attainment of one unit, year and pupil group, with gaps and trends.
 
     KS2: % of pupils meeting the expected (``rwm_expected_rate``) and higher standard in
@@ -627,13 +632,6 @@ class AttainmentMeasuresPublic(SQLModel):
     within_trust_gap_index_last_year: float | None
     within_trust_gap_index_change: float | None
     disadvantaged_definition: str = DISADVANTAGED
-
-    @classmethod
-    def from_row(cls, row: AttainmentMeasures) -> AttainmentMeasuresPublic:
-        """Shape a mart row for the API: decimals as numbers, the unit as id and name."""
-        fields = row.model_dump(exclude={"unit_id", "unit_name", "academic_year_start"})
-        numbers = {k: float(v) for k, v in fields.items() if isinstance(v, Decimal)}
-        return cls.model_validate(fields | numbers | {"id": row.unit_id, "name": row.unit_name})
 
 
 class AttainmentMeasuresPage(SQLModel):
