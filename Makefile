@@ -1,6 +1,8 @@
 # trustdata: two commands first. `make demo` runs the demo trust end to end on the embedded
 # PostgreSQL; `make test` passes the tests. Both install uv (with pip) when it is missing and
-# sync the locked environment into .venv first.
+# sync the locked environment into .venv first, compiled to bytecode as pip would: where
+# PYTHONDONTWRITEBYTECODE is set (it is on CI), an uncompiled environment recompiles every
+# module it imports in every process (measured: importing Great Expectations, 11.6 s -> 5.7 s).
 
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
@@ -23,7 +25,7 @@ help:
 
 $(BIN)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode
 	@touch $@
 
 sync: $(BIN)/.synced

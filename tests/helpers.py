@@ -71,6 +71,21 @@ def count(engine: Engine, table: Table) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
+def staged_marks(engine: Engine) -> int:
+    """Marks waiting in staging: in every attendance batch's own table, and the shared one."""
+    with engine.connect() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+                "WHERE schemaname = 'staging' AND tablename LIKE 'attendance\\_landing%'"
+            )
+        ).scalars()
+        return sum(
+            int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())
+            for name in list(tables)
+        )
+
+
 def api_key(engine: Engine, *scopes: str) -> str:
     """A new read API client's key with these scopes (default: trust-wide)."""
     from trustdata.access.clients import create_client

@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tests.fakes import TOKEN, FakeWonde, deletion, fake_trust_config, mark, student
-from tests.helpers import count, sync_stream
+from tests.helpers import count, staged_marks, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError
 from trustdata.pipeline.publish import BatchBlocked
 from trustdata.warehouse.tables import (
-    attendance_landing,
     attendance_marks,
     attendance_marks_superseded,
     batches,
@@ -56,7 +55,7 @@ def test_sync_then_rerun_changes_nothing(config: str, engine: Engine) -> None:
     assert again["updated_after"] is not None
     assert again["rows_published"] == 0
     assert count(engine, attendance_marks) == 8
-    assert count(engine, attendance_landing) == 0
+    assert staged_marks(engine) == 0
     with engine.connect() as conn:
         stored = conn.execute(
             select(watermarks.c.watermark).where(watermarks.c.stream == "attendance")
@@ -172,7 +171,7 @@ def test_failure_mid_extract_leaves_nothing_half_landed(config: str, engine: Eng
         orchestration.land_stream(
             academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
         )
-    assert count(engine, attendance_landing) == 0
+    assert staged_marks(engine) == 0
     with engine.connect() as conn:
         status = conn.execute(
             select(batches.c.status).where(batches.c.stream == "attendance")

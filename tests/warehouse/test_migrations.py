@@ -7,6 +7,7 @@ are compared here with Alembic's own autogenerate diff.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from alembic import command
@@ -14,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
+from tests.conftest import BATCH_TABLE
 from trustdata.warehouse.migrate import alembic_config, upgrade
 from trustdata.warehouse.tables import SCHEMAS, metadata
 
@@ -22,7 +24,9 @@ def _ours(name: str | None, type_: str, parent_names: Any) -> bool:
     if type_ == "schema":
         return name in SCHEMAS
     if type_ == "table":
-        return parent_names.get("schema_name") in SCHEMAS and name != "alembic_version"
+        # Batches' own staging tables are made and dropped by the pipeline, not described.
+        own = BATCH_TABLE.fullmatch(f"{parent_names.get('schema_name')}.{name}")
+        return parent_names.get("schema_name") in SCHEMAS and name != "alembic_version" and not own
     return True
 
 
@@ -50,3 +54,33 @@ def test_a_migration_drops_a_validation_view_left_by_a_killed_process(
     with engine.connect() as conn:
         assert conn.execute(text("SELECT to_regclass('staging.gx_batch_dead')")).scalar() is None
         assert conn.execute(text("SELECT to_regclass('meta.validations')")).scalar()
+
+
+def test_marks_staged_before_0017_move_to_their_batches_tables_and_back(
+    engine: Engine, warehouse_url: str
+) -> None:
+    batch = uuid.uuid4()
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0016")
+        conn.execute(
+            text(
+                "INSERT INTO staging.attendance_landing (batch_id, academy_id, mis_pupil_id, "
+                "mark_date, session, source_code) VALUES (:b, 'a', 'p1', '2025-09-08', 'AM', '/'), "
+                "(:b, 'a', 'p1', '2025-09-08', 'PM', '\\')"
+            ),
+            {"b": batch},
+        )
+    upgrade(warehouse_url)
+    own = f'staging."attendance_landing_{batch.hex}"'
+    with engine.connect() as conn:
+        assert conn.execute(text(f"SELECT count(*) FROM {own}")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM staging.attendance_landing")).scalar() == 0
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0016")
+    with engine.connect() as conn:
+        assert conn.execute(text(f"SELECT to_regclass('{own}')")).scalar() is None
+        assert conn.execute(text("SELECT count(*) FROM staging.attendance_landing")).scalar() == 2
+    upgrade(warehouse_url)

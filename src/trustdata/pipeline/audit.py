@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, Table, delete, text
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import Batch, BatchStatus, get_batch, set_status
-from trustdata.pipeline.land import LANDING
+from trustdata.pipeline.land import staged_table
 from trustdata.quality.suites import Check, suites
 from trustdata.quality.validate import (
     Outcome,
@@ -121,7 +121,7 @@ def _quarantine(
     kwargs: dict[str, Any],
 ) -> int:
     """Copy the rows failing a row-level check to meta.quarantine (warn: and out of staging)."""
-    table = LANDING[Stream(batch.stream)][0]
+    table = staged_table(Stream(batch.stream), batch.batch_id)
     failing = failing_rows_sql(outcome.check, kwargs, table)
     qualified = f"{table.schema}.{table.name}"
     columns = "batch_id, academy_id, stream, check_name, severity, reason, record"

@@ -22,6 +22,12 @@ from trustdata.adapters.base import RECORD_TYPES, Adapter, Page, Stream, Window
 from trustdata.domain.codes import CodeTable, national_code_table
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
 from trustdata.pipeline.batches import BatchStatus, set_status, unpublished
+from trustdata.pipeline.staging import (
+    OWN_TABLE,
+    attendance_batch,
+    create_sql,
+    drop_batch_tables,
+)
 from trustdata.pipeline.streams import PUPIL_KEYED, WHOLE_STREAMS
 from trustdata.warehouse.engine import psycopg_conninfo
 from trustdata.warehouse.tables import (
@@ -160,6 +166,11 @@ LANDING: dict[Stream, tuple[Table, tuple[str, ...]]] = {
 }
 
 
+def staged_table(stream: Stream, batch_id: uuid.UUID) -> Table:
+    """The table a batch of ``stream`` is staged in: its own (marks), or the stream's shared one."""
+    return attendance_batch(batch_id) if stream in OWN_TABLE else LANDING[stream][0]
+
+
 def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
     """Drop staged rows of earlier unpublished batches of this (academy, stream).
 
@@ -181,7 +192,10 @@ def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
             )
         ]
         if stale:
-            conn.execute(table.delete().where(table.c.batch_id.in_(stale)))
+            if stream in OWN_TABLE:
+                drop_batch_tables(conn, stream, stale)
+            else:
+                conn.execute(table.delete().where(table.c.batch_id.in_(stale)))
             conn.execute(
                 whole_sets_landing.delete().where(whole_sets_landing.c.batch_id.in_(stale))
             )
@@ -291,12 +305,16 @@ def _copy_pages(
     code_map: dict[str, str],
     dates: tuple[date, date] | None = None,
 ) -> tuple[int, datetime | None, str | None]:
-    table, columns = LANDING[stream]
+    columns = LANDING[stream][1]
+    table = staged_table(stream, batch_id)
     kind = RECORD_TYPES[stream]
     map_code = code_mapper(code_map)
-    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    # A batch's own table is created by this transaction: its rows can be written frozen,
+    # so the audit's first read does not rewrite every page to set hint bits.
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
         sql.Identifier(str(table.schema), table.name),
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.SQL(" (FREEZE)" if stream in OWN_TABLE else ""),
     )
     rows = 0
     watermark: datetime | None = None
@@ -306,6 +324,8 @@ def _copy_pages(
     with psycopg.connect(
         psycopg_conninfo(engine.url.render_as_string(hide_password=False))
     ) as conn:
+        if stream in OWN_TABLE:
+            conn.execute(create_sql(batch_id))
         with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
             for page in pages:
                 if stream is Stream.ATTENDANCE:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
@@ -52,9 +53,9 @@ from trustdata.pipeline.keyed import (
     roll,
 )
 from trustdata.pipeline.reconcile import Reconciliation, ReconciliationBlocked, reconcile
+from trustdata.pipeline.staging import attendance_batch, drop_batch_tables
 from trustdata.pipeline.streams import PUPIL_KEYED
 from trustdata.warehouse.tables import (
-    attendance_landing,
     attendance_marks,
     attendance_marks_superseded,
     pupils,
@@ -112,7 +113,7 @@ def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> Counts:
 
 def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
     """Staged marks with the pupil's UPN in place of the MIS id, latest per key."""
-    staged = attendance_landing.c
+    staged = attendance_batch(batch_id).c
     current = roll(academy_id)
     return (
         select(
@@ -185,8 +186,12 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Co
     yet held) there is nothing to supersede or update, and they are inserted as they are.
     Otherwise they are resolved once, into a temporary table both steps read.
     """
+    # The batch is resolved and sorted by key in one pass (a primary's year is 150,000 marks,
+    # a secondary's 400,000): in memory, not in sorted runs on disk (measured: 0.6 s -> 0.3 s
+    # for the sort of 150,000 marks).
+    conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
     resolved = _resolved_marks(batch_id, academy_id)
-    staged, stored = attendance_landing.c, attendance_marks.c
+    staged, stored = attendance_batch(batch_id).c, attendance_marks.c
     dates = select(func.min(staged.mark_date), func.max(staged.mark_date)).where(
         staged.batch_id == batch_id
     )
@@ -276,6 +281,44 @@ def _guard_deletions(
             )
 
 
+#: Raw marks' statistics are refreshed once this share of them has changed since they were
+#: last gathered: autovacuum's own rule (autovacuum_analyze_scale_factor, _threshold), applied
+#: here because the pipeline cannot count on autovacuum running, or running soon.
+ANALYZE_SHARE = 0.1
+ANALYZE_THRESHOLD = 50
+
+
+def _refresh_statistics(engine: Engine, stream: Stream, changed: int) -> None:
+    """ANALYZE the raw table a publish wrote: the roll's always, the marks' when enough changed.
+
+    A first load changes a raw table's size by orders of magnitude; without fresh statistics
+    the next audit's pupil lookup is planned as if the roll were empty (measured: the
+    enrolled-on-date check of one academy's year took 100 s against 0.5 s, when the roll's
+    statistics did not yet hold the academy). Pupil-keyed tables are small and cheap to
+    analyse. Marks are not: a backfill of one more academy into a trust's 27 million marks
+    changes 1% of them, and analysing after every such batch would cost half a second each.
+    """
+    if stream is not Stream.ATTENDANCE:
+        target = PUPIL_KEYED[stream].raw if stream in PUPIL_KEYED else pupils
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {target.schema}.{target.name}")
+        return
+    name = f"{attendance_marks.schema}.{attendance_marks.name}"
+    with engine.begin() as conn:
+        # The server's count of changes can lag its last commits by a second: this batch's
+        # own count is the least that has changed.
+        counted, rows = conn.execute(
+            text(
+                "SELECT s.n_mod_since_analyze, c.reltuples FROM pg_class AS c "
+                "JOIN pg_stat_user_tables AS s ON s.relid = c.oid "
+                "WHERE c.oid = CAST(:t AS regclass)"
+            ),
+            {"t": name},
+        ).one()
+        if rows < 0 or max(counted, changed) > ANALYZE_THRESHOLD + ANALYZE_SHARE * rows:
+            conn.exec_driver_sql(f"ANALYZE {name}")
+
+
 def _publish(
     engine: Engine, batch_id: uuid.UUID, max_removal_share: float, reconcile_read: bool
 ) -> PublishResult:
@@ -293,9 +336,7 @@ def _publish(
             reconciled = reconcile(conn, batch, max_removal_share)
         if stream is Stream.ATTENDANCE:
             changed = _publish_marks(conn, batch_id, batch.academy_id)
-            conn.execute(
-                attendance_landing.delete().where(attendance_landing.c.batch_id == batch_id)
-            )
+            drop_batch_tables(conn, stream, [batch_id])
             if reconciled is not None:
                 changed += Counts(removed=reconciled.missing_in_mis)
         elif stream in PUPIL_KEYED:
@@ -331,17 +372,7 @@ def _publish(
             finished_at=func.now(),
         )
     if changed.total:
-        # A first load changes a raw table's size by orders of magnitude; without fresh
-        # statistics the next audit's pupil lookup is planned as if the roll were empty.
-        target = (
-            attendance_marks
-            if stream is Stream.ATTENDANCE
-            else PUPIL_KEYED[stream].raw
-            if stream in PUPIL_KEYED
-            else pupils
-        )
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"ANALYZE {target.schema}.{target.name}")
+        _refresh_statistics(engine, stream, changed.total)
     log.info(
         "published batch %s: %d inserted, %d updated, %d removed",
         batch_id,

@@ -42,8 +42,8 @@ from trustdata.adapters.base import Stream
 from trustdata.domain.records import PUPIL_OBJECT
 from trustdata.pipeline.batches import Batch
 from trustdata.pipeline.keyed import WITHDRAW_ALWAYS_ALLOWED, roll
+from trustdata.pipeline.staging import attendance_batch
 from trustdata.warehouse.tables import (
-    attendance_landing,
     attendance_marks,
     attendance_marks_superseded,
     batches,
@@ -252,7 +252,7 @@ def _restore(conn: Connection, academy_id: str, seen: Subquery) -> int:
 def _marks(conn: Connection, batch: Batch, share: float) -> Reconciliation:
     academy_id, batch_id = batch.academy_id, batch.batch_id
     current = roll(academy_id)
-    staged_rows = attendance_landing.c
+    staged_rows = attendance_batch(batch_id).c
     staged = (
         select(current.c.upn, staged_rows.mark_date, staged_rows.session)
         .join(current, current.c.mis_id == staged_rows.mis_pupil_id)

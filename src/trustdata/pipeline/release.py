@@ -21,7 +21,8 @@ from sqlalchemy import Engine, func, insert, select, text, update
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import BatchStatus
-from trustdata.pipeline.land import LANDING
+from trustdata.pipeline.land import LANDING, staged_table
+from trustdata.pipeline.staging import create_batch_table
 from trustdata.warehouse.tables import batches, quarantine
 
 #: Streams whose quarantined rows can be released one by one.
@@ -54,8 +55,9 @@ def release(
     ]
     if checks:
         waiting.append(quarantine.c.check_name.in_(checks))
-    table = LANDING[stream][0]
     batch_id = uuid.uuid4()
+    table = staged_table(stream, batch_id)
+    row_type = LANDING[stream][0]
     with engine.begin() as conn:
         ids = list(
             conn.execute(
@@ -80,14 +82,16 @@ def release(
                 message=f"{len(ids)} quarantined rows released",
             )
         )
+        create_batch_table(conn, stream, batch_id)
         # Each record is the staged row as it was quarantined; it lands as a row of this batch.
         names = [f'"{c.name}"' for c in table.columns]
         target = f'"{table.schema}"."{table.name}"'
+        shape = f'"{row_type.schema}"."{row_type.name}"'
         # Identifiers are the pipeline's own table and column names, never input.
         statement = (
             f"INSERT INTO {target} ({', '.join(names)}) "  # noqa: S608
             f"SELECT {', '.join('r.' + n for n in names)} FROM meta.quarantine q, "
-            f"LATERAL jsonb_populate_record(NULL::{target}, q.record::jsonb || "
+            f"LATERAL jsonb_populate_record(NULL::{shape}, q.record::jsonb || "
             "jsonb_build_object('batch_id', CAST(:batch AS text))) AS r "
             "WHERE q.quarantine_id = ANY(:ids)"
         )

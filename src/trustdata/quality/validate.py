@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select, text
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import Batch, BatchStatus
-from trustdata.pipeline.land import LANDING
+from trustdata.pipeline.land import staged_table
 from trustdata.quality.suites import Check, Severity, Suite
 from trustdata.warehouse.migrate import drop_validation_views
 from trustdata.warehouse.tables import batches
@@ -272,7 +272,7 @@ def validate(
 ) -> Validation:
     """Validate the batch's staged rows with GX; raise QualityCheckError if a check can't run."""
     started = time.perf_counter()
-    table = LANDING[Stream(batch.stream)][0]
+    table = staged_table(Stream(batch.stream), batch.batch_id)
     source = _Gx.source(engine.url.render_as_string(hide_password=False))
     # The batch is a view over its staging rows, which GX reads as a table: as a query asset,
     # GX would run the whole query once just to learn its column names (1M rows fetched).
