@@ -71,18 +71,26 @@ def count(engine: Engine, table: Table) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
+def batch_tables(engine: Engine) -> list[str]:
+    """The attendance batches' own staging tables that exist (trustdata.pipeline.staging)."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+                    "WHERE schemaname = 'staging' "
+                    "AND tablename ~ '^attendance_landing_[0-9a-f]{32}$' ORDER BY 1"
+                )
+            ).scalars()
+        )
+
+
 def staged_marks(engine: Engine) -> int:
     """Marks waiting in staging: in every attendance batch's own table, and the shared one."""
     with engine.connect() as conn:
-        tables = conn.execute(
-            text(
-                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-                "WHERE schemaname = 'staging' AND tablename LIKE 'attendance\\_landing%'"
-            )
-        ).scalars()
         return sum(
             int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())
-            for name in list(tables)
+            for name in ["staging.attendance_landing", *batch_tables(engine)]
         )
 
 

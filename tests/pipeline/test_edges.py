@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tests.fakes import TOKEN, FakeWonde, deletion, fake_trust_config, mark, student
-from tests.helpers import count, staged_marks, sync_stream
+from tests.helpers import batch_tables, count, staged_marks, sync_stream
 from trustdata import orchestration
 from trustdata.adapters.base import AdapterError
 from trustdata.pipeline.publish import BatchBlocked
@@ -56,6 +56,7 @@ def test_sync_then_rerun_changes_nothing(config: str, engine: Engine) -> None:
     assert again["rows_published"] == 0
     assert count(engine, attendance_marks) == 8
     assert staged_marks(engine) == 0
+    assert batch_tables(engine) == []  # each publish dropped its batch's own table
     with engine.connect() as conn:
         stored = conn.execute(
             select(watermarks.c.watermark).where(watermarks.c.stream == "attendance")

@@ -7,6 +7,7 @@ must reach neither the exception nor the batch record.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from tests.fakes import FakeWonde, mark, student
-from tests.helpers import count, staged_marks, sync_stream
+from tests.helpers import batch_tables, count, staged_marks, sync_stream
 from trustdata import orchestration
 from trustdata.domain.upn import make_upn
 from trustdata.orchestration.freshness import freshness
@@ -95,6 +96,7 @@ def test_a_newer_landing_discards_a_failed_publish(
 ) -> None:
     fail_once(config, audited)
     assert staged_marks(engine) == 2  # rolled back: still staged for a retry
+    assert batch_tables(engine) == [f"staging.attendance_landing_{uuid.UUID(audited).hex}"]
     again = orchestration.land_stream(
         academy_id=ACADEMY,
         stream="attendance",
@@ -103,6 +105,10 @@ def test_a_newer_landing_discards_a_failed_publish(
     )
     assert batch_record(engine, audited)[0] == "discarded"
     assert staged_marks(engine) == 0
+    # The discarded batch's own table went with its rows; the new batch has its own.
+    assert batch_tables(engine) == [
+        f"staging.attendance_landing_{uuid.UUID(again['batch_id']).hex}"
+    ]
     with pytest.raises(ValueError, match="is discarded"):
         orchestration.publish_stream(batch_id=audited, config_path=config)
     assert batch_record(engine, audited)[0] == "discarded"
