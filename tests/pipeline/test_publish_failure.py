@@ -113,3 +113,31 @@ def test_a_newer_landing_discards_a_failed_publish(
         orchestration.publish_stream(batch_id=audited, config_path=config)
     assert batch_record(engine, audited)[0] == "discarded"
     assert batch_record(engine, again["batch_id"])[0] == "landed"
+
+
+def test_a_batch_whose_staging_was_emptied_is_refused_and_the_next_landing_recovers(
+    config: str, engine: Engine
+) -> None:
+    fake = FakeWonde(students=[student(1), student(2)])
+    fake.marks = [mark("B1", MON, "AM", "/"), mark("B2", MON, "AM", "\\")]
+    sync_stream(config, ACADEMY, "pupils", fake.transport())
+    landed = orchestration.land_stream(
+        academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
+    )
+    orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
+    # What a crash does to an unlogged table: PostgreSQL resets it to empty on recovery.
+    (own,) = batch_tables(engine)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {own}"))
+    with pytest.raises(RuntimeError, match="staging holds 0 of the 2 attendance rows") as caught:
+        orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config)
+    assert "land the stream again" in str(caught.value)
+    status, message = batch_record(engine, landed["batch_id"])
+    assert status == "failed" and "staging holds 0 of the 2" in (message or "")
+    assert count(engine, attendance_marks) == 0
+    with engine.connect() as conn:
+        assert not conn.execute(select(watermarks).where(watermarks.c.stream == "attendance")).all()
+    # The next run lands the marks again and publishes them.
+    done = sync_stream(config, ACADEMY, "attendance", fake.transport())
+    assert done["rows_published"] == 2
+    assert batch_record(engine, landed["batch_id"])[0] == "discarded"

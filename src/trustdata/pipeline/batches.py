@@ -51,6 +51,7 @@ class Batch:
     backfill_to: date | None = None
     started_at: datetime | None = None
     message: str | None = None
+    rows_quarantined: int = 0
 
     @property
     def publishable(self) -> bool:
@@ -88,6 +89,7 @@ def get_batch(conn: Connection, batch_id: uuid.UUID, *, lock: bool = False) -> B
         batches.c.backfill_to,
         batches.c.started_at,
         batches.c.message,
+        batches.c.rows_quarantined,
     ).where(batches.c.batch_id == batch_id)
     row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:

@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 
 from trustdata.adapters.base import Stream
 from trustdata.pipeline.batches import (
+    Batch,
     BatchStatus,
     advance_watermark,
     get_batch,
@@ -52,6 +53,7 @@ from trustdata.pipeline.keyed import (
     publish_pupil_keyed,
     roll,
 )
+from trustdata.pipeline.land import staged_table
 from trustdata.pipeline.reconcile import Reconciliation, ReconciliationBlocked, reconcile
 from trustdata.pipeline.staging import attendance_batch, drop_batch_tables
 from trustdata.pipeline.streams import PUPIL_KEYED
@@ -319,6 +321,31 @@ def _refresh_statistics(engine: Engine, stream: Stream, changed: int) -> None:
             conn.exec_driver_sql(f"ANALYZE {name}")
 
 
+class StagingLost(RuntimeError):
+    """A batch's staged rows are fewer than it landed: the staging tables were emptied."""
+
+
+def _check_staged(conn: Connection, stream: Stream, batch: Batch) -> None:
+    """Refuse a batch whose staging rows are not all there.
+
+    Staging is unlogged: after a database crash PostgreSQL empties it, while the batch record
+    still says the rows landed. Published as it stands, such a batch would publish nothing and
+    (an incremental read) move the watermark past marks no later read would fetch again.
+    """
+    staged = staged_table(stream, batch.batch_id)
+    present = conn.execute(
+        select(func.count()).select_from(staged).where(staged.c.batch_id == batch.batch_id)
+    ).scalar_one()
+    expected = batch.rows_landed - batch.rows_quarantined
+    if present < expected:
+        raise StagingLost(
+            f"batch {batch.batch_id}: staging holds {present} of the {expected} {stream.value} "
+            "rows it landed and did not quarantine (staging is unlogged, so a database crash or "
+            "restart after one empties it); nothing was published and the watermark has not "
+            "moved: land the stream again (its next run does)"
+        )
+
+
 def _publish(
     engine: Engine, batch_id: uuid.UUID, max_removal_share: float, reconcile_read: bool
 ) -> PublishResult:
@@ -331,6 +358,7 @@ def _publish(
         if not batch.publishable:
             raise ValueError(f"batch {batch_id} is {batch.status}; audit it before publishing")
         stream = Stream(batch.stream)
+        _check_staged(conn, stream, batch)
         reconciled: Reconciliation | None = None
         if reconcile_read:
             reconciled = reconcile(conn, batch, max_removal_share)
