@@ -312,3 +312,44 @@ def test_two_academies_cannot_read_the_same_aggregator_school(tmp_path: Path) ->
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"school A1 is also read by academy 'rowan'"):
         load_trust_config(path)
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        # A numeric event id and school id are read as their digits.
+        (
+            {"id": 123456, "type": "attendance.updated", "school": 42},
+            ("123456", "attendance.updated", "42"),
+        ),
+        # The school as an included object, the type under another of its keys.
+        (
+            {"uuid": "ev-1", "event": "student.updated", "school": {"id": "A1930499544"}},
+            ("ev-1", "student.updated", "A1930499544"),
+        ),
+    ],
+)
+def test_an_aggregator_event_is_read_whatever_its_ids_types(
+    payload: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    from ingest_api.api.routes.events import parse_aggregator_event
+
+    assert parse_aggregator_event(json.dumps(payload).encode()) == expected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"id": True, "type": "attendance.updated", "school": "A1"},  # a flag is not an id
+        {"id": "ev 1", "type": "attendance.updated", "school": "A1"},  # spaces: not an id
+        {"id": 7, "type": "attendance.updated"},  # no school
+    ],
+)
+def test_an_aggregator_event_with_a_wrong_field_names_it(payload: dict[str, Any]) -> None:
+    from ingest_api.api.routes.events import parse_aggregator_event
+    from ingest_api.problems import Problem
+
+    with pytest.raises(Problem) as caught:
+        parse_aggregator_event(json.dumps(payload).encode())
+    assert caught.value.status == 422
+    assert "wrong or missing" in caught.value.detail
