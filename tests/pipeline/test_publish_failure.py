@@ -25,16 +25,22 @@ ACADEMY = "fakeacademy"
 MON = date(2025, 9, 8)
 
 
-@pytest.fixture
-def audited(config: str, engine: Engine) -> Iterator[str]:
-    """An audited batch of two marks, one of which raw.attendance_marks will refuse."""
+def land_two_marks(config: str, second_code: str) -> tuple[str, FakeWonde]:
+    """Publish a roll of two pupils, then land and audit one mark each; the batch and the MIS."""
     fake = FakeWonde(students=[student(1), student(2)])
-    fake.marks = [mark("B1", MON, "AM", "/"), mark("B2", MON, "AM", "I")]
+    fake.marks = [mark("B1", MON, "AM", "/"), mark("B2", MON, "AM", second_code)]
     sync_stream(config, ACADEMY, "pupils", fake.transport())
     landed = orchestration.land_stream(
         academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
     )
     orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
+    return landed["batch_id"], fake
+
+
+@pytest.fixture
+def audited(config: str, engine: Engine) -> Iterator[str]:
+    """An audited batch of two marks, one of which raw.attendance_marks will refuse."""
+    batch_id, _ = land_two_marks(config, "I")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -42,7 +48,7 @@ def audited(config: str, engine: Engine) -> Iterator[str]:
                 "ADD CONSTRAINT td_test_no_illness CHECK (code <> 'I')"
             )
         )
-    yield landed["batch_id"]
+    yield batch_id
     with engine.begin() as conn:
         conn.execute(
             text("ALTER TABLE raw.attendance_marks DROP CONSTRAINT IF EXISTS td_test_no_illness")
@@ -118,21 +124,15 @@ def test_a_newer_landing_discards_a_failed_publish(
 def test_a_batch_whose_staging_was_emptied_is_refused_and_the_next_landing_recovers(
     config: str, engine: Engine
 ) -> None:
-    fake = FakeWonde(students=[student(1), student(2)])
-    fake.marks = [mark("B1", MON, "AM", "/"), mark("B2", MON, "AM", "\\")]
-    sync_stream(config, ACADEMY, "pupils", fake.transport())
-    landed = orchestration.land_stream(
-        academy_id=ACADEMY, stream="attendance", config_path=config, transport=fake.transport()
-    )
-    orchestration.audit_stream(batch_id=landed["batch_id"], config_path=config)
+    batch_id, fake = land_two_marks(config, "\\")
     # What a crash does to an unlogged table: PostgreSQL resets it to empty on recovery.
     (own,) = batch_tables(engine)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {own}"))
     with pytest.raises(RuntimeError, match="staging holds 0 of the 2 attendance rows") as caught:
-        orchestration.publish_stream(batch_id=landed["batch_id"], config_path=config)
+        orchestration.publish_stream(batch_id=batch_id, config_path=config)
     assert "land the stream again" in str(caught.value)
-    status, message = batch_record(engine, landed["batch_id"])
+    status, message = batch_record(engine, batch_id)
     assert status == "failed" and "staging holds 0 of the 2" in (message or "")
     assert count(engine, attendance_marks) == 0
     with engine.connect() as conn:
@@ -140,4 +140,4 @@ def test_a_batch_whose_staging_was_emptied_is_refused_and_the_next_landing_recov
     # The next run lands the marks again and publishes them.
     done = sync_stream(config, ACADEMY, "attendance", fake.transport())
     assert done["rows_published"] == 2
-    assert batch_record(engine, landed["batch_id"])[0] == "discarded"
+    assert batch_record(engine, batch_id)[0] == "discarded"
