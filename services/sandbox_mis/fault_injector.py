@@ -26,6 +26,8 @@ from sandbox_mis import arbor_wire
 from sandbox_mis.faults import ARBOR_RESOURCES, LIST_RESOURCES, SCHOOL_RESOURCE, Faults
 
 _SCHOOLS_PREFIX = "/v1.0/schools/"
+FAULT_HEADER = b"x-sandbox-fault"
+"""Names the faults (``slow``, ``truncate``) put into a 200 response, so a test can see them."""
 _DESCRIPTIONS = {
     429: ("rate_limited", "Too many requests: retry after the time in Retry-After."),
     500: ("server_error", "Internal server error (injected by the sandbox)."),
@@ -144,6 +146,9 @@ class FaultInjector:
             return
         if slow:
             await asyncio.sleep(self.faults.slow_seconds)
+        tags = [kind for kind, hit in (("slow", slow), ("truncate", truncate)) if hit]
+        if tags:
+            send = _tagged(send, ",".join(tags))
         reshaped = page is not None and (
             self.faults.data_page(page) != page or page in self.faults.repeat_pages
         )
@@ -209,6 +214,18 @@ class FaultInjector:
         headers = {"Retry-After": str(self.faults.retry_after)} if status == 429 else None
         content = json.dumps(self.dialect.error_body(status))
         return Response(content, status_code=status, headers=headers, media_type="application/json")
+
+
+def _tagged(send: Send, faults: str) -> Send:
+    """``send`` with an ``X-Sandbox-Fault`` header naming the faults put into the response."""
+
+    async def tagged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (FAULT_HEADER, faults.encode())]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return tagged
 
 
 async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
