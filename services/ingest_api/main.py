@@ -60,14 +60,11 @@ def create_app(trust_config: Path | None = None, *, relay: bool = True) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = _relay(settings) if relay else None
-        listener, stop_listening = start_listener(
-            app.state.auth_cache, psycopg_conninfo(warehouse_url())
-        )
+        stop_listening = start_listener(app.state.auth_cache, psycopg_conninfo(warehouse_url()))
         try:
             yield
         finally:
-            stop_listening.set()
-            listener.join(timeout=5)
+            stop_listening()
             if running is not None:
                 thread, stop, api = running
                 stop.set()

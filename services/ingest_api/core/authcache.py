@@ -14,6 +14,7 @@ Unknown or revoked credentials are never cached.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -28,6 +29,8 @@ from trustdata.access.clients import Caller
 log = logging.getLogger(__name__)
 
 CHANNEL = "trustdata_api_credentials"
+_STOPPING = "listener stopping"
+"""The payload an API process sends to wake its own listener; no credential changed."""
 
 
 class AuthCache:
@@ -125,7 +128,9 @@ def listen(
                 if on_listening is not None:
                     on_listening()
                 while not stop.is_set():
-                    for _ in conn.notifies(timeout=1.0):
+                    for notice in conn.notifies(timeout=1.0):
+                        if notice.payload == _STOPPING and stop.is_set():
+                            break
                         cache.invalidate()
         except psycopg.Error as exc:
             log.warning("credential cache off: the warehouse listener failed: %s", exc)
@@ -134,11 +139,25 @@ def listen(
         stop.wait(retry_seconds)
 
 
-def start_listener(cache: AuthCache, conninfo: str) -> tuple[threading.Thread, threading.Event]:
-    """Start ``listen`` in a daemon thread; set the returned event to stop it."""
+def start_listener(cache: AuthCache, conninfo: str) -> Callable[[], None]:
+    """Start ``listen`` in a daemon thread; return the function that stops it.
+
+    Stopping sets the thread's stop event and sends a notification, so the thread wakes now
+    rather than at the end of its one-second wait (a restart or a test's teardown waits on it).
+    """
     stop = threading.Event()
     thread = threading.Thread(
         target=listen, args=(cache, conninfo, stop), name="credential-listener", daemon=True
     )
     thread.start()
-    return thread, stop
+
+    def stop_listening() -> None:
+        stop.set()
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(conninfo, autocommit=True, connect_timeout=2) as conn,
+        ):
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, _STOPPING))
+        thread.join(timeout=5)
+
+    return stop_listening
