@@ -84,3 +84,54 @@ def test_marks_staged_before_0017_move_to_their_batches_tables_and_back(
         assert conn.execute(text(f"SELECT to_regclass('{own}')")).scalar() is None
         assert conn.execute(text("SELECT count(*) FROM staging.attendance_landing")).scalar() == 2
     upgrade(warehouse_url)
+
+
+def _mark_key_and_indexes(engine: Engine) -> tuple[str, list[str]]:
+    with engine.connect() as conn:
+        key = conn.execute(
+            text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'raw.attendance_marks'::regclass AND contype = 'p'"
+            )
+        ).scalar_one()
+        indexes = conn.execute(
+            text(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'raw' "
+                "AND tablename = 'attendance_marks' ORDER BY indexname"
+            )
+        ).scalars()
+        return key, list(indexes)
+
+
+def test_0018_keys_marks_by_date_before_upn_and_keeps_them_both_ways(
+    engine: Engine, warehouse_url: str
+) -> None:
+    # Alembic's comparison above does not see a key's column order, so it is checked here.
+    assert _mark_key_and_indexes(engine) == (
+        "PRIMARY KEY (academy_id, mark_date, upn, session)",
+        ["attendance_marks_pkey", "ix_raw_attendance_marks_published_at"],
+    )
+    mark = (
+        "INSERT INTO raw.attendance_marks (academy_id, upn, mark_date, session, code, "
+        "source_code, batch_id) VALUES ('a', 'A123456789012', '2025-09-08', :s, '/', '/', :b)"
+    )
+    config = alembic_config()
+    with engine.begin() as conn:
+        conn.execute(text(mark), {"s": "AM", "b": uuid.uuid4()})
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0017")
+    assert _mark_key_and_indexes(engine) == (
+        "PRIMARY KEY (academy_id, upn, mark_date, session)",
+        [
+            "attendance_marks_pkey",
+            "ix_raw_attendance_marks_academy_date",
+            "ix_raw_attendance_marks_published_at",
+        ],
+    )
+    with engine.begin() as conn:
+        conn.execute(text(mark), {"s": "PM", "b": uuid.uuid4()})
+    upgrade(warehouse_url)
+    with engine.connect() as conn:
+        sessions = conn.execute(text("SELECT session FROM raw.attendance_marks ORDER BY 1"))
+        assert sessions.scalars().all() == ["AM", "PM"]
+    assert _mark_key_and_indexes(engine)[0] == "PRIMARY KEY (academy_id, mark_date, upn, session)"
