@@ -274,15 +274,16 @@ class ExpectDailyMarkCompleteness(_DomainQuery):
             if values.get("with_published", True)
             else ""
         )
+        distinct = "" if published else " DISTINCT"
         return (
             f"WITH spells AS ({_spells(values['academy_id'])}), "
             "days AS (SELECT d.mark_date FROM {batch} AS d "
             f"WHERE extract(isodow FROM d.mark_date) < 6{open_day} GROUP BY d.mark_date), "
-            "marks AS (SELECT b.mark_date, b.mis_pupil_id, b.session FROM {batch} AS b "
-            f"JOIN days ON days.mark_date = b.mark_date{published}), "
-            "present AS (SELECT mark_date, count(*) AS marks FROM "
-            "(SELECT DISTINCT mark_date, mis_pupil_id, session FROM marks) AS distinct_marks "
-            "GROUP BY mark_date), "
+            # Each (day, pupil, session) once: by the UNION with the published marks, which
+            # removes duplicates itself, or by DISTINCT (one pass over the batch, not two).
+            f"marks AS (SELECT{distinct} b.mark_date, b.mis_pupil_id, b.session FROM {{batch}} "
+            f"AS b JOIN days ON days.mark_date = b.mark_date{published}), "
+            "present AS (SELECT mark_date, count(*) AS marks FROM marks GROUP BY mark_date), "
             "expected AS (SELECT days.mark_date, 2 * count(DISTINCT s.mis_id) AS marks "
             f"FROM days JOIN spells AS s ON {_covers('s', 'days.mark_date')} "
             "GROUP BY days.mark_date) "
