@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetAny, Param, TriggerRule, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -25,6 +26,7 @@ from trustdata.orchestration.assets import (
 )
 from trustdata.orchestration.drop_watch import drop_asset_name, drop_asset_uri, watches_files
 from trustdata.orchestration.failures import failure_callback
+from trustdata.pipeline.land import LandingSuperseded
 
 #: Streams in the order a sync runs them; an academy's DAG has those its adapter serves.
 STREAMS = tuple(s.value for s in Stream)
@@ -118,14 +120,18 @@ def build_academy_dag(academy: Academy) -> DAG:
             def land(stream: str = stream) -> dict[str, Any]:
                 context = get_current_context()
                 logical = context.get("logical_date")
-                return orchestration.land_stream(
-                    academy_id=academy.id,
-                    stream=stream,
-                    run_id=context["run_id"],
-                    as_at=logical.date().isoformat() if logical else None,
-                    academic_year=context["params"].get("academic_year") or None,
-                    connection_lookup=connection_secret,
-                )
+                try:
+                    return orchestration.land_stream(
+                        academy_id=academy.id,
+                        stream=stream,
+                        run_id=context["run_id"],
+                        as_at=logical.date().isoformat() if logical else None,
+                        academic_year=context["params"].get("academic_year") or None,
+                        connection_lookup=connection_secret,
+                    )
+                except LandingSuperseded as exc:
+                    # No retry: it would land again and discard the newer landing in turn.
+                    raise AirflowFailException(str(exc)) from exc
 
             @task(task_id=f"audit_{stream}")
             def audit(landed: dict[str, Any]) -> dict[str, Any]:

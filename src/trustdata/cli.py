@@ -407,6 +407,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CredentialError, KeyError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        from trustdata.pipeline.land import LandingSuperseded
+
+        if not isinstance(exc, LandingSuperseded):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

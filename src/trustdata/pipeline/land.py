@@ -55,6 +55,10 @@ _MARK_COLUMNS = (
 )
 
 
+class LandingSuperseded(RuntimeError):
+    """A newer landing of the same (academy, stream) discarded this one while it landed."""
+
+
 @dataclass(frozen=True, slots=True)
 class LandResult:
     """What one landing wrote: the batch, its row count and the newest source timestamp."""
@@ -259,13 +263,32 @@ def land(
             raise RuntimeError(_failure(exc)) from None
         raise
     with engine.begin() as conn:
-        set_status(
-            conn,
-            batch_id,
-            BatchStatus.LANDED,
-            rows_landed=rows,
-            watermark_after=watermark,
-            cursor_after=cursor,
+        # Only from ``landing``: a newer landing of the same feed that started meanwhile has
+        # discarded this one, and a discarded batch stays discarded.
+        landed = conn.execute(
+            update(batches)
+            .where(batches.c.batch_id == batch_id, batches.c.status == BatchStatus.LANDING)
+            .values(
+                status=BatchStatus.LANDED,
+                rows_landed=rows,
+                watermark_after=watermark,
+                cursor_after=cursor,
+            )
+        ).rowcount
+        if not landed:
+            # Its rows were committed after the newer landing looked for them.
+            drop_batch_tables(conn, stream, [batch_id])
+            table = LANDING[stream][0]
+            if stream not in OWN_TABLE:
+                conn.execute(table.delete().where(table.c.batch_id == batch_id))
+            conn.execute(
+                whole_sets_landing.delete().where(whole_sets_landing.c.batch_id == batch_id)
+            )
+    if not landed:
+        raise LandingSuperseded(
+            f"batch {batch_id} ({academy_id} {stream.value}) was superseded by a newer landing "
+            "of the same feed while it landed: its rows are dropped and nothing of it publishes; "
+            "the newer landing's run carries on"
         )
     log.info("landed %s %s: batch %s, %d rows", academy_id, stream.value, batch_id, rows)
     return LandResult(batch_id, rows, watermark, cursor)
