@@ -251,7 +251,7 @@ def generate(url: str, pupils: int, academies: int, days: list[date]) -> int:
         conn.execute("SET maintenance_work_mem = '1GB'")
         conn.execute(
             "ALTER TABLE raw.attendance_marks ADD CONSTRAINT attendance_marks_pkey"
-            " PRIMARY KEY (academy_id, mark_date, upn, session)"
+            " PRIMARY KEY (academy_id, upn, mark_date, session)"
         )
         for table in ("bench_upn", "bench_pupil", "bench_span"):
             conn.execute(sql.SQL("DROP TABLE public.{}").format(sql.Identifier(table)))

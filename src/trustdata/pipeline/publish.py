@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 _PUPIL_DATA = [
     c.name for c in pupils_landing.columns if c.name not in ("batch_id", "academy_id", "upn")
 ]
-_MARK_KEY = ("academy_id", "mark_date", "upn", "session")
+_MARK_KEY = ("academy_id", "upn", "mark_date", "session")
 _MARK_DATA = ["code", "source_code", "mis_mark_id", "source_updated_at"]
 
 
@@ -116,14 +116,15 @@ def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> Counts:
 def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
     """Staged marks with the pupil's UPN in place of the MIS id, latest per key.
 
-    They come out in the order of the marks' primary key (date, UPN, session), so a publish
+    They come out in the order of the marks' primary key (UPN, date, session), so a publish
     inserts into it in order. The sort compares text bytewise (``COLLATE "C"``): a UPN or a
     session is letters and digits, equal under any collation exactly when bytewise, and the
-    locale's comparison costs a third more (measured: 0.49 s -> 0.31 s for 421,784 marks).
+    locale's comparison costs nearly twice as much (measured on a secondary's year, 423,304
+    marks: 0.68 s -> 0.37 s).
     """
     staged = attendance_batch(batch_id).c
     current = roll(academy_id)
-    key = (staged.mark_date, current.c.upn.collate("C"), staged.session.collate("C"))
+    key = (current.c.upn.collate("C"), staged.mark_date, staged.session.collate("C"))
     return (
         select(
             staged.academy_id,

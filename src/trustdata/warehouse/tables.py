@@ -23,7 +23,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
@@ -426,20 +425,19 @@ pupils = Table(
 attendance_marks = Table(
     "attendance_marks",
     metadata,
-    Column("academy_id", Text, nullable=False),
-    Column("upn", Text, nullable=False),
-    Column("mark_date", Date, nullable=False),
-    Column("session", Text, nullable=False),
+    Column("academy_id", Text, primary_key=True),
+    Column("upn", Text, primary_key=True),
+    Column("mark_date", Date, primary_key=True),
+    Column("session", Text, primary_key=True),
     Column("code", Text, nullable=False),
     Column("source_code", Text, nullable=False),
     Column("mis_mark_id", Text),
     Column("source_updated_at", DateTime(timezone=True)),
     *_audit_columns(),
-    # Date before UPN: a batch's marks go into the key in order (a publish sorts them so), and
-    # the incremental attendance fact re-reads whole (academy, date) partitions by it. It finds
-    # what changed by published_at; without these it scans every mark on every run.
-    PrimaryKeyConstraint("academy_id", "mark_date", "upn", "session", name="attendance_marks_pkey"),
+    # The incremental attendance fact finds what changed by published_at and re-reads whole
+    # (academy, date) partitions; without these it scans every mark on every run.
     Index("ix_raw_attendance_marks_published_at", "published_at"),
+    Index("ix_raw_attendance_marks_academy_date", "academy_id", "mark_date"),
     schema="raw",
 )
 
