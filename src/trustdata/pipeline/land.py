@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine, Table, insert, update
+from sqlalchemy import Connection, Engine, Table, insert, update
 
 from trustdata.adapters.base import RECORD_TYPES, Adapter, Page, Stream, Window
 from trustdata.domain.codes import CodeTable, national_code_table
@@ -175,12 +175,22 @@ def staged_table(stream: Stream, batch_id: uuid.UUID) -> Table:
     return attendance_batch(batch_id) if stream in OWN_TABLE else LANDING[stream][0]
 
 
+def _drop_staged(conn: Connection, stream: Stream, batch_ids: list[uuid.UUID]) -> None:
+    """Remove the batches' staged rows: their own tables (marks) or their rows of the stream's
+    shared table, and the whole sets they covered."""
+    if stream in OWN_TABLE:
+        drop_batch_tables(conn, stream, batch_ids)
+    else:
+        table = LANDING[stream][0]
+        conn.execute(table.delete().where(table.c.batch_id.in_(batch_ids)))
+    conn.execute(whole_sets_landing.delete().where(whole_sets_landing.c.batch_id.in_(batch_ids)))
+
+
 def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
     """Drop staged rows of earlier unpublished batches of this (academy, stream).
 
     A new landing supersedes them; they stay in meta.batches as ``discarded`` for the record.
     """
-    table = LANDING[stream][0]
     with engine.begin() as conn:
         stale = [
             row.batch_id
@@ -196,13 +206,7 @@ def discard_unpublished(engine: Engine, academy_id: str, stream: Stream) -> int:
             )
         ]
         if stale:
-            if stream in OWN_TABLE:
-                drop_batch_tables(conn, stream, stale)
-            else:
-                conn.execute(table.delete().where(table.c.batch_id.in_(stale)))
-            conn.execute(
-                whole_sets_landing.delete().where(whole_sets_landing.c.batch_id.in_(stale))
-            )
+            _drop_staged(conn, stream, stale)
             conn.execute(
                 update(batches)
                 .where(batches.c.batch_id.in_(stale), unpublished())
@@ -277,13 +281,7 @@ def land(
         ).rowcount
         if not landed:
             # Its rows were committed after the newer landing looked for them.
-            drop_batch_tables(conn, stream, [batch_id])
-            table = LANDING[stream][0]
-            if stream not in OWN_TABLE:
-                conn.execute(table.delete().where(table.c.batch_id == batch_id))
-            conn.execute(
-                whole_sets_landing.delete().where(whole_sets_landing.c.batch_id == batch_id)
-            )
+            _drop_staged(conn, stream, [batch_id])
     if not landed:
         raise LandingSuperseded(
             f"batch {batch_id} ({academy_id} {stream.value}) was superseded by a newer landing "
