@@ -59,6 +59,7 @@ from trustdata.domain.upn import make_upn
 from trustdata.warehouse.dbt import PROJECT_DIR, run_dbt
 from trustdata.warehouse.engine import psycopg_conninfo
 from trustdata.warehouse.migrate import upgrade
+from trustdata.warehouse.partitions import empty_leaf_sql, year_of
 
 BENCH_DATABASE = "trustdata_bench_warehouse"
 YEAR_START = 2025
@@ -234,6 +235,11 @@ def generate(url: str, pupils: int, academies: int, days: list[date]) -> int:
         conn.execute(SPANS_SQL, params)
         for statement in ROLL_SQL:
             conn.execute(statement, params)
+        # Each academy's year of marks is a partition of raw.attendance_marks, made here as the
+        # pipeline's publish would (trustdata.warehouse.partitions).
+        for year in sorted({year_of(day) for day in days}):
+            for academy in range(academies):
+                conn.execute(empty_leaf_sql(f"academy_{academy:02d}", year))
         # Faster to load without the primary key and build it once after.
         conn.execute("ALTER TABLE raw.attendance_marks DROP CONSTRAINT attendance_marks_pkey")
     # Two connections, half the academies each: the insert is CPU-bound and PostgreSQL 15

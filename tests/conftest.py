@@ -25,6 +25,7 @@ from trustdata.config.settings import PROJECT_ROOT, get_settings
 from trustdata.warehouse.embedded import socket_url, start_embedded
 from trustdata.warehouse.engine import get_engine, psycopg_conninfo
 from trustdata.warehouse.migrate import upgrade
+from trustdata.warehouse.partitions import LEAF
 from trustdata.warehouse.tables import SCHEMAS
 
 TEST_DATA_DIR = PROJECT_ROOT / ".data" / "test"
@@ -70,6 +71,7 @@ def warehouse_url(postgres_admin_url: str) -> Iterator[str]:
 
 
 BATCH_TABLE = re.compile(r"staging\.attendance_landing_[0-9a-f]{32}")
+MARKS_LEAF = re.compile(rf"raw\.{LEAF.pattern}")
 
 
 @pytest.fixture
@@ -92,8 +94,10 @@ def engine(warehouse_url: str) -> Iterator[Engine]:
             .scalars()
             .all()
         )
-        # Batches' own staging tables go with the batches (trustdata.pipeline.staging).
-        own = [t for t in tables if BATCH_TABLE.fullmatch(t)]
+        # Batches' own staging tables go with the batches (trustdata.pipeline.staging), and
+        # the partitions of raw marks with the marks (trustdata.warehouse.partitions), so each
+        # test's first load of an academy's year makes its partition as a real one does.
+        own = [t for t in tables if BATCH_TABLE.fullmatch(t) or MARKS_LEAF.fullmatch(t)]
         if own:
             conn.execute(text(f"DROP TABLE {', '.join(own)} CASCADE"))
         tables = [t for t in tables if t not in own]

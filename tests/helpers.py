@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, 
 from trustdata import orchestration
 from trustdata.warehouse import tables
 from trustdata.warehouse.engine import get_engine
+from trustdata.warehouse.partitions import empty_leaf_sql, leaf_exists, year_of
 
 #: The schemas dbt builds into; dropped between dbt test modules so each builds afresh.
 DBT_SCHEMAS = ("marts", "analytics_intermediate", "analytics_staging", "analytics")
@@ -143,3 +144,13 @@ def query(url: str, statement: str) -> list[dict[str, Any]]:
     """The rows of a fixed SQL statement (no parameters), as dicts."""
     with get_engine(url).connect() as conn:
         return [dict(row) for row in conn.execute(text(statement)).mappings()]
+
+
+def insert_marks(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert marks straight into raw.attendance_marks, for tests that set the warehouse up by
+    hand; any (academy, academic year) partition they need is made first, empty, as a publish
+    would make it (trustdata.warehouse.partitions)."""
+    for academy_id, year in sorted({(r["academy_id"], year_of(r["mark_date"])) for r in rows}):
+        if not leaf_exists(conn, academy_id, year):
+            conn.exec_driver_sql(empty_leaf_sql(academy_id, year))
+    conn.execute(insert(tables.attendance_marks), rows)

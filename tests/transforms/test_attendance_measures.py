@@ -84,6 +84,7 @@ import pytest
 from sqlalchemy import delete, insert, text, update
 from sqlalchemy.engine import Engine
 
+from tests.helpers import insert_marks
 from trustdata.domain.upn import make_upn
 from trustdata.warehouse import tables
 from trustdata.warehouse.dbt import run_dbt
@@ -219,7 +220,7 @@ def _seed(engine: Engine) -> None:
             insert(tables.pupils),
             [dict(zip(keys, p, strict=True)) | {"mis_id": p[1], **audit} for p in PUPILS],
         )
-        conn.execute(insert(tables.attendance_marks), _mark_rows())
+        insert_marks(conn, _mark_rows())
         keys = ("academy_id", "upn", "start_date", "end_date", "registration")
         conn.execute(
             insert(tables.enrolments),
@@ -618,8 +619,8 @@ def test_incremental_build_redoes_only_touched_dates(warehouse: str, tmp_path: P
         for key in gone:
             conn.execute(delete(marks).where(where(key)))
         now = {"published_at": datetime.now(UTC)}
-        conn.execute(
-            insert(marks),
+        insert_marks(
+            conn,
             [
                 _mark("A1", P6, new_day, "AM", "/") | now,
                 _mark("A1", P6, new_day, "PM", "L") | now,

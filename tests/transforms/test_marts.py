@@ -52,6 +52,7 @@ from psycopg import sql
 from sqlalchemy import delete, insert, text
 from sqlalchemy.engine import Engine, make_url
 
+from tests.helpers import insert_marks
 from trustdata.warehouse import tables
 from trustdata.warehouse.dbt import DbtRunError, run_dbt
 from trustdata.warehouse.engine import get_engine, psycopg_conninfo
@@ -119,8 +120,8 @@ def _seed_cohort(engine: Engine) -> None:
             insert(tables.pupils),
             [dict(zip(keys, p, strict=True)) | {"mis_id": p[1], "batch_id": BATCH} for p in PUPILS],
         )
-        conn.execute(
-            insert(tables.attendance_marks),
+        insert_marks(
+            conn,
             [
                 _mark(academy_id, upn, day, session, code)
                 for (academy_id, upn), days in MARKS.items()
@@ -414,7 +415,7 @@ def test_code_not_in_force_on_its_date_fails_the_build(warehouse: str, dbt_dir: 
     bad = _mark("A1", "P000000000001", date(2025, 1, 10), "AM", "H")
     engine = get_engine(warehouse)
     with engine.begin() as conn:
-        conn.execute(insert(tables.attendance_marks), [bad])
+        insert_marks(conn, [bad])
     try:
         with pytest.raises(DbtRunError) as failure:
             run_dbt(["build"], url=warehouse, data_dir=dbt_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from trustdata.warehouse.dbt import PROJECT_DIR, dbt_env
 
@@ -55,15 +56,16 @@ def test_seed_is_a_byte_for_byte_copy_of_the_domain_code_table() -> None:
     assert seed.read_bytes() == domain.read_bytes()
 
 
-def test_build_warehouse_passes_full_refresh_to_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_warehouse_passes_full_refresh_to_dbt(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
     # The attendance fact is incremental: a change to the code table needs a full refresh.
     from trustdata.orchestration import tasks
     from trustdata.warehouse import dbt
 
     calls: list[list[str]] = []
-    monkeypatch.setattr(tasks, "warehouse_url", lambda: "postgresql+psycopg://u@h/d")
     monkeypatch.setattr(dbt, "run_dbt", lambda args, *, url: calls.append(args))
-    tasks.build_warehouse()
+    tasks.build_warehouse()  # on the session's warehouse: it first analyses raw marks if due
     tasks.build_warehouse(select="fct_attendance_sessions+", full_refresh=True)
     assert calls == [
         ["build"],

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import BATCH_TABLE
 from trustdata.warehouse.migrate import alembic_config, upgrade
+from trustdata.warehouse.partitions import LEAF
 from trustdata.warehouse.tables import SCHEMAS, metadata
 
 
@@ -25,7 +26,9 @@ def _ours(name: str | None, type_: str, parent_names: Any) -> bool:
         return name in SCHEMAS
     if type_ == "table":
         # Batches' own staging tables are made and dropped by the pipeline, not described.
-        own = BATCH_TABLE.fullmatch(f"{parent_names.get('schema_name')}.{name}")
+        own = BATCH_TABLE.fullmatch(f"{parent_names.get('schema_name')}.{name}") or (
+            parent_names.get("schema_name") == "raw" and LEAF.fullmatch(name or "")
+        )
         return parent_names.get("schema_name") in SCHEMAS and name != "alembic_version" and not own
     return True
 
@@ -83,4 +86,48 @@ def test_marks_staged_before_0017_move_to_their_batches_tables_and_back(
     with engine.connect() as conn:
         assert conn.execute(text(f"SELECT to_regclass('{own}')")).scalar() is None
         assert conn.execute(text("SELECT count(*) FROM staging.attendance_landing")).scalar() == 2
+    upgrade(warehouse_url)
+
+
+def test_marks_stored_before_0018_move_into_their_partitions_and_back(
+    engine: Engine, warehouse_url: str
+) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0017")
+        conn.execute(
+            text(
+                "INSERT INTO raw.attendance_marks (academy_id, upn, mark_date, session, code, "
+                "source_code, batch_id, published_at) VALUES "
+                "('oak', 'U1', '2025-07-14', 'AM', '/', '/', :b, '2025-07-14 18:00+00'), "
+                "('oak', 'U1', '2025-09-08', 'AM', '/', '/', :b, '2025-07-14 18:00+00'), "
+                "('elm', 'U2', '2025-09-08', 'PM', 'I', 'I', :b, '2025-07-14 18:00+00')"
+            ),
+            {"b": uuid.uuid4()},
+        )
+    upgrade(warehouse_url)
+    by_table = (
+        "SELECT tableoid::regclass::text, count(*), min(published_at) = '2025-07-14 18:00+00' "
+        "FROM raw.attendance_marks GROUP BY 1 ORDER BY 1"
+    )
+    with engine.connect() as conn:
+        assert conn.execute(text(by_table)).all() == [
+            ("raw.attendance_marks_elm_2025", 1, True),
+            ("raw.attendance_marks_oak_2024", 1, True),
+            ("raw.attendance_marks_oak_2025", 1, True),
+        ]
+        assert (
+            conn.execute(text("SELECT to_regclass('raw.attendance_marks_before_0018')")).scalar()
+            is None
+        )
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0017")
+    with engine.connect() as conn:
+        kind = "SELECT relkind FROM pg_class WHERE oid = 'raw.attendance_marks'::regclass"
+        assert conn.execute(text(kind)).scalar() == "r"
+        assert conn.execute(text(by_table)).all() == [("raw.attendance_marks", 3, True)]
+        indexes = "SELECT count(*) FROM pg_index WHERE indrelid = 'raw.attendance_marks'::regclass"
+        assert conn.execute(text(indexes)).scalar() == 3
     upgrade(warehouse_url)

@@ -241,8 +241,11 @@ def build_warehouse(*, select: str | None = None, full_refresh: bool = False) ->
     change to the code table needs.
     """
     from trustdata.warehouse.dbt import run_dbt
+    from trustdata.warehouse.partitions import refresh_parent_statistics
 
     args = ["build"] + (["--select", select] if select else [])
     args += ["--full-refresh"] if full_refresh else []
+    with _engine().begin() as conn:
+        refresh_parent_statistics(conn)
     run_dbt(args, url=warehouse_url())
     return {"dbt": " ".join(args), "status": "success"}

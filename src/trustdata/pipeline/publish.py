@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     Column,
@@ -23,8 +24,10 @@ from sqlalchemy import (
     and_,
     func,
     literal,
+    or_,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
@@ -57,6 +60,14 @@ from trustdata.pipeline.land import staged_table
 from trustdata.pipeline.reconcile import Reconciliation, ReconciliationBlocked, reconcile
 from trustdata.pipeline.staging import attendance_batch, drop_batch_tables
 from trustdata.pipeline.streams import PUPIL_KEYED
+from trustdata.warehouse.partitions import (
+    build_leaf,
+    leaf_exists,
+    leaf_name,
+    lock_years,
+    year_bounds,
+    years_between,
+)
 from trustdata.warehouse.tables import (
     attendance_marks,
     attendance_marks_superseded,
@@ -113,8 +124,8 @@ def _publish_pupils(conn: Connection, batch_id: uuid.UUID) -> Counts:
     return upsert(conn, statement)
 
 
-def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
-    """Staged marks with the pupil's UPN in place of the MIS id, latest per key.
+def _resolved_marks(batch_id: uuid.UUID, academy_id: str, years: Sequence[int]) -> Subquery:
+    """Staged marks of academic ``years``, the pupil's UPN in place of the MIS id, latest per key.
 
     They come out in the order of the marks' primary key (UPN, date, session), so a publish
     inserts into it in order. The sort compares text bytewise (``COLLATE "C"``): a UPN or a
@@ -137,7 +148,10 @@ def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
             staged.source_updated_at,
         )
         .join(current, current.c.mis_id == staged.mis_pupil_id)
-        .where(staged.batch_id == batch_id)
+        .where(
+            staged.batch_id == batch_id,
+            or_(*(staged.mark_date.between(*_year_dates(year)) for year in years)),
+        )
         .distinct(*key)
         .order_by(
             *key,
@@ -146,6 +160,12 @@ def _resolved_marks(batch_id: uuid.UUID, academy_id: str) -> Subquery:
         )
         .subquery("incoming")
     )
+
+
+def _year_dates(year: int) -> tuple[date, date]:
+    """The first and last day of academic year ``year``."""
+    start, end = year_bounds(year)
+    return start, end - timedelta(days=1)
 
 
 def _keep_superseded(
@@ -186,40 +206,55 @@ def _incoming_table() -> Table:
 _MARK_COLUMNS = (*_MARK_KEY, *_MARK_DATA)
 
 
-def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Counts:
+def _publish_marks(
+    conn: Connection, batch_id: uuid.UUID, academy_id: str
+) -> tuple[Counts, list[int]]:
     """Upsert a batch's marks by UPN, keeping each mark it replaces with another code.
 
-    The batch's marks are resolved to UPNs (latest per pupil, date and session). When the
-    academy has no stored marks on the batch's dates (a first load, or a backfill of a year not
-    yet held) there is nothing to supersede or update, and they are inserted as they are.
-    Otherwise they are resolved once, into a temporary table both steps read.
+    Returns what changed and the academic years the batch's marks fall in.
+
+    The batch's marks are resolved to UPNs (latest per pupil, date and session). Marks of an
+    academic year the academy has no partition for yet (a first load, or a backfill of a
+    year not yet held) make that partition (``trustdata.warehouse.partitions``): there is
+    nothing to supersede or update. The rest go into their partitions through the parent:
+    inserted as they are when the academy has no stored marks on the batch's dates, otherwise
+    resolved once, into a temporary table both the superseding and the upsert read.
     """
     # The batch is resolved and sorted by key in one pass (a primary's year is 150,000 marks,
     # a secondary's 400,000): in memory, not in sorted runs on disk (measured: 0.6 s -> 0.3 s
     # for the sort of 150,000 marks).
     conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
-    resolved = _resolved_marks(batch_id, academy_id)
     staged, stored = attendance_batch(batch_id).c, attendance_marks.c
     dates = select(func.min(staged.mark_date), func.max(staged.mark_date)).where(
         staged.batch_id == batch_id
     )
     first, last = conn.execute(dates).one()
-    held = (
-        first is not None
-        and conn.execute(
-            select(
-                select(literal(1))
-                .where(stored.academy_id == academy_id, stored.mark_date.between(first, last))
-                .exists()
-            )
-        ).scalar_one()
-    )
+    if first is None:
+        return Counts(), []
+    touched = years = years_between(first, last)
+    lock_years(conn, academy_id, years)
+    new = [year for year in years if not leaf_exists(conn, academy_id, year)]
+    held = conn.execute(
+        select(
+            select(literal(1))
+            .where(stored.academy_id == academy_id, stored.mark_date.between(first, last))
+            .exists()
+        )
+    ).scalar_one()
+    inserted = 0
+    for year in new:
+        resolved = _resolved_marks(batch_id, academy_id, [year])
+        rows = select(*(resolved.c[c] for c in _MARK_COLUMNS), literal(batch_id))
+        inserted += build_leaf(conn, academy_id, year, [*_MARK_COLUMNS, "batch_id"], rows)
+    years = [year for year in years if year not in new]
+    if not years:
+        return Counts(inserted=inserted), touched
+    resolved = _resolved_marks(batch_id, academy_id, years)
     if not held:
-        fresh = select(*(resolved.c[c] for c in _MARK_COLUMNS), literal(batch_id))
-        inserted = conn.execute(
-            insert(attendance_marks).from_select([*_MARK_COLUMNS, "batch_id"], fresh)
-        ).rowcount
-        return Counts(inserted=int(inserted or 0))
+        rows = select(*(resolved.c[c] for c in _MARK_COLUMNS), literal(batch_id))
+        statement = insert(attendance_marks).from_select([*_MARK_COLUMNS, "batch_id"], rows)
+        inserted += conn.execute(statement).rowcount or 0
+        return Counts(inserted=inserted), touched
     incoming = _incoming_table()
     incoming.create(conn)
     conn.execute(
@@ -227,20 +262,31 @@ def _publish_marks(conn: Connection, batch_id: uuid.UUID, academy_id: str) -> Co
             list(_MARK_COLUMNS), select(*(resolved.c[c] for c in _MARK_COLUMNS))
         )
     )
-    rows = select(*(incoming.c[c] for c in _MARK_COLUMNS), literal(batch_id).label("batch_id"))
     conn.exec_driver_sql("ANALYZE publish_incoming_marks")
     _keep_superseded(conn, incoming, batch_id, academy_id)
-    statement = insert(attendance_marks).from_select([*_MARK_COLUMNS, "batch_id"], rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[attendance_marks.c[c] for c in _MARK_KEY],
-        set_={
-            **{c: statement.excluded[c] for c in _MARK_DATA},
-            "batch_id": batch_id,
-            "published_at": func.now(),
-        },
-        where=newer_and_different(attendance_marks, statement.excluded, _MARK_DATA),
+    # An update and then an insert of the rest, rather than one INSERT ... ON CONFLICT: a
+    # partitioned table cannot return xmax, which tells an upsert's inserts from its updates.
+    # lock_years keeps every other publish of these years out until this one commits.
+    stored = attendance_marks.c
+    updated = conn.execute(
+        update(attendance_marks)
+        .where(
+            stored.academy_id == academy_id,
+            *(stored[c] == incoming.c[c] for c in _MARK_KEY),
+            newer_and_different(attendance_marks, incoming.c, _MARK_DATA),
+        )
+        .values(
+            **{c: incoming.c[c] for c in _MARK_DATA}, batch_id=batch_id, published_at=func.now()
+        )
+    ).rowcount
+    rows = select(*(incoming.c[c] for c in _MARK_COLUMNS), literal(batch_id).label("batch_id"))
+    statement = (
+        insert(attendance_marks)
+        .from_select([*_MARK_COLUMNS, "batch_id"], rows)
+        .on_conflict_do_nothing(index_elements=[attendance_marks.c[c] for c in _MARK_KEY])
     )
-    return upsert(conn, statement)
+    inserted += conn.execute(statement).rowcount or 0
+    return Counts(inserted=inserted, updated=int(updated or 0)), touched
 
 
 def publish(
@@ -296,35 +342,47 @@ ANALYZE_SHARE = 0.1
 ANALYZE_THRESHOLD = 50
 
 
-def _refresh_statistics(engine: Engine, stream: Stream, changed: int) -> None:
-    """ANALYZE the raw table a publish wrote: the roll's always, the marks' when enough changed.
+def _refresh_statistics(
+    engine: Engine, stream: Stream, changed: int, academy_id: str, years: Sequence[int]
+) -> None:
+    """ANALYZE the raw table a publish wrote: the roll's always, marks' partitions as needed.
 
     A first load changes a raw table's size by orders of magnitude; without fresh statistics
     the next audit's pupil lookup is planned as if the roll were empty (measured: the
     enrolled-on-date check of one academy's year took 100 s against 0.5 s, when the roll's
     statistics did not yet hold the academy). Pupil-keyed tables are small and cheap to
-    analyse. Marks are not: a backfill of one more academy into a trust's 27 million marks
-    changes 1% of them, and analysing after every such batch would cost half a second each.
+    analyse. Marks are analysed by partition (one academy's year), when it has none yet or
+    enough of it changed; the parent's statistics over all partitions are the warehouse
+    build's to refresh (``trustdata.warehouse.partitions.refresh_parent_statistics``).
     """
     if stream is not Stream.ATTENDANCE:
         target = PUPIL_KEYED[stream].raw if stream in PUPIL_KEYED else pupils
         with engine.begin() as conn:
             conn.exec_driver_sql(f"ANALYZE {target.schema}.{target.name}")
         return
-    name = f"{attendance_marks.schema}.{attendance_marks.name}"
-    with engine.begin() as conn:
-        # The server's count of changes can lag its last commits by a second: this batch's
-        # own count is the least that has changed.
-        counted, rows = conn.execute(
-            text(
-                "SELECT s.n_mod_since_analyze, c.reltuples FROM pg_class AS c "
-                "JOIN pg_stat_user_tables AS s ON s.relid = c.oid "
-                "WHERE c.oid = CAST(:t AS regclass)"
-            ),
-            {"t": name},
-        ).one()
-        if rows < 0 or max(counted, changed) > ANALYZE_THRESHOLD + ANALYZE_SHARE * rows:
-            conn.exec_driver_sql(f"ANALYZE {name}")
+    for year in years:
+        name = f"{attendance_marks.schema}.{leaf_name(academy_id, year)}"
+        with engine.begin() as conn:
+            # The server's count of changes can lag its last commits by a second: this batch's
+            # own count is the least that has changed.
+            found = conn.execute(
+                text(
+                    "SELECT s.n_mod_since_analyze, c.reltuples, "
+                    "coalesce(s.last_analyze, s.last_autoanalyze) IS NULL "
+                    "FROM pg_class AS c JOIN pg_stat_user_tables AS s ON s.relid = c.oid "
+                    "WHERE c.oid = to_regclass(:t)"
+                ),
+                {"t": name},
+            ).one_or_none()
+            if found is None:
+                continue
+            counted, rows, never = found
+            if (
+                never
+                or rows < 0
+                or max(counted, changed) > ANALYZE_THRESHOLD + ANALYZE_SHARE * rows
+            ):
+                conn.exec_driver_sql(f"ANALYZE {name}")
 
 
 class StagingLost(RuntimeError):
@@ -366,10 +424,11 @@ def _publish(
         stream = Stream(batch.stream)
         _check_staged(conn, stream, batch)
         reconciled: Reconciliation | None = None
+        years: list[int] = []
         if reconcile_read:
             reconciled = reconcile(conn, batch, max_removal_share)
         if stream is Stream.ATTENDANCE:
-            changed = _publish_marks(conn, batch_id, batch.academy_id)
+            changed, years = _publish_marks(conn, batch_id, batch.academy_id)
             drop_batch_tables(conn, stream, [batch_id])
             if reconciled is not None:
                 changed += Counts(removed=reconciled.missing_in_mis)
@@ -406,7 +465,7 @@ def _publish(
             finished_at=func.now(),
         )
     if changed.total:
-        _refresh_statistics(engine, stream, changed.total)
+        _refresh_statistics(engine, stream, changed.total, batch.academy_id, years)
     log.info(
         "published batch %s: %d inserted, %d updated, %d removed",
         batch_id,

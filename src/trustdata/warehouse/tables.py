@@ -439,6 +439,8 @@ attendance_marks = Table(
     Index("ix_raw_attendance_marks_published_at", "published_at"),
     Index("ix_raw_attendance_marks_academy_date", "academy_id", "mark_date"),
     schema="raw",
+    # One partition per academy and academic year (trustdata.warehouse.partitions).
+    postgresql_partition_by="RANGE (academy_id, mark_date)",
 )
 
 attendance_marks_superseded = Table(

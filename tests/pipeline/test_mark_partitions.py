@@ -1,0 +1,212 @@
+"""Marks are published into one partition per academy and academic year.
+
+A year not yet held is built as a table of its own and attached; a year held is upserted
+through the parent. Through the real pipeline (the MIS a scripted fake behind an injected
+transport) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from tests.fakes import FakeWonde, mark, student
+from tests.helpers import count, sync_stream
+from trustdata.warehouse.partitions import (
+    LEAF,
+    build_leaf,
+    leaf_exists,
+    leaf_name,
+    lock_years,
+    refresh_parent_statistics,
+    year_of,
+)
+from trustdata.warehouse.tables import attendance_marks, attendance_marks_superseded, batches
+
+ACADEMY = "fakeacademy"
+SUMMER = date(2025, 7, 14)  # academic year 2024/25
+AUTUMN = date(2025, 9, 8)  # academic year 2025/26
+
+
+def leaves(engine: Engine) -> list[str]:
+    """The partitions of raw.attendance_marks, by name."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c "
+                    "ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = 'raw.attendance_marks'::regclass ORDER BY 1"
+                )
+            ).scalars()
+        )
+
+
+def marks_on(day: date, *, code: str = "/", updated: str | None = None) -> list[dict[str, str]]:
+    return [mark(f"B{n}", day, s, code, updated=updated) for n in (1, 2) for s in ("AM", "PM")]
+
+
+def published(engine: Engine, batch_id: str) -> tuple[int, int]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(batches.c.rows_inserted, batches.c.rows_updated).where(
+                batches.c.batch_id == batch_id
+            )
+        ).one()
+    return row[0], row[1]
+
+
+def test_a_first_load_builds_the_years_partition_with_the_parents_indexes(
+    config: str, engine: Engine
+) -> None:
+    fake = FakeWonde(students=[student(1), student(2)], marks=marks_on(AUTUMN))
+    sync_stream(config, ACADEMY, "pupils", fake.transport())
+    result = sync_stream(config, ACADEMY, "attendance", fake.transport())
+    assert result["rows_published"] == 4
+    assert leaves(engine) == ["attendance_marks_fakeacademy_2025"]
+    with engine.connect() as conn:
+        # Each of the partition's indexes is attached to one of the parent's: none missing,
+        # none built twice.
+        attached = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_index AS x JOIN pg_inherits AS i ON i.inhrelid = x.indexrelid "
+                "WHERE x.indrelid = 'raw.attendance_marks_fakeacademy_2025'::regclass"
+            )
+        ).scalar_one()
+        indexes = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_index "
+                "WHERE indrelid = 'raw.attendance_marks_fakeacademy_2025'::regclass"
+            )
+        ).scalar_one()
+        analysed = conn.execute(
+            text(
+                "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                "WHERE relid = 'raw.attendance_marks_fakeacademy_2025'::regclass"
+            )
+        ).scalar_one()
+    assert attached == indexes == 1 + len(attendance_marks.indexes)
+    assert analysed
+    assert count(engine, attendance_marks) == 4
+    assert published(engine, result["batch_id"]) == (4, 0)
+
+
+def test_each_year_gets_its_partition_and_a_held_year_is_upserted(
+    config: str, engine: Engine
+) -> None:
+    fake = FakeWonde(students=[student(1), student(2)], marks=marks_on(SUMMER))
+    sync_stream(config, ACADEMY, "pupils", fake.transport())
+    sync_stream(config, ACADEMY, "attendance", fake.transport())
+    assert leaves(engine) == ["attendance_marks_fakeacademy_2024"]
+    # After the summer: one summer mark corrected, and the first marks of the new year. The
+    # read that brings them is still of the summer's year (its watermark's): the correction
+    # goes into the held partition, and the new year's marks wait for the next read.
+    fake.marks[0] = mark("B1", SUMMER, "AM", "I", updated="2025-09-08 10:00:00")
+    fake.marks += marks_on(AUTUMN)
+    corrected = sync_stream(config, ACADEMY, "attendance", fake.transport())
+    assert published(engine, corrected["batch_id"]) == (0, 1)
+    assert leaves(engine) == ["attendance_marks_fakeacademy_2024"]
+    autumn = sync_stream(config, ACADEMY, "attendance", fake.transport())
+    assert published(engine, autumn["batch_id"]) == (4, 0)
+    assert leaves(engine) == [
+        "attendance_marks_fakeacademy_2024",
+        "attendance_marks_fakeacademy_2025",
+    ]
+    with engine.connect() as conn:
+        by_year = dict(
+            conn.execute(
+                text(
+                    "SELECT tableoid::regclass::text, count(*) FROM raw.attendance_marks "
+                    "GROUP BY 1 ORDER BY 1"
+                )
+            ).all()
+        )
+        old = conn.execute(select(attendance_marks_superseded.c.code)).scalars().all()
+    assert by_year == {
+        "raw.attendance_marks_fakeacademy_2024": 4,
+        "raw.attendance_marks_fakeacademy_2025": 4,
+    }
+    assert old == ["/"]
+    # Run again: the held year upserts nothing, and no partition is made twice.
+    again = sync_stream(config, ACADEMY, "attendance", fake.transport())
+    assert again["rows_published"] == 0
+    assert len(leaves(engine)) == 2
+
+
+def test_a_failed_publish_leaves_no_partition_behind(config: str, engine: Engine) -> None:
+    fake = FakeWonde(students=[student(1), student(2)], marks=marks_on(AUTUMN, code="I"))
+    sync_stream(config, ACADEMY, "pupils", fake.transport())
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "ALTER TABLE raw.attendance_marks ADD CONSTRAINT td_no_illness CHECK (code <> 'I')"
+            )
+        )
+    try:
+        with pytest.raises(RuntimeError, match="CheckViolation"):
+            sync_stream(config, ACADEMY, "attendance", fake.transport())
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE raw.attendance_marks DROP CONSTRAINT td_no_illness"))
+    assert leaves(engine) == []
+    assert count(engine, attendance_marks) == 0
+
+
+def test_a_second_publish_of_a_new_year_waits_for_the_first_and_then_finds_it(
+    engine: Engine,
+) -> None:
+    seen: list[bool] = []
+
+    def second() -> None:
+        with engine.begin() as conn:
+            lock_years(conn, ACADEMY, [2025])
+            seen.append(leaf_exists(conn, ACADEMY, 2025))
+
+    with engine.begin() as conn:
+        lock_years(conn, ACADEMY, [2025])
+        assert not leaf_exists(conn, ACADEMY, 2025)
+        nothing = select(*(attendance_marks.c[c] for c in ("academy_id",))).where(
+            attendance_marks.c.academy_id != attendance_marks.c.academy_id
+        )
+        build_leaf(conn, ACADEMY, 2025, ["academy_id"], nothing)
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.3)
+        assert seen == []  # still waiting on the first's lock
+    waiting.join(timeout=30)
+    assert seen == [True]
+
+
+def test_partition_names() -> None:
+    assert leaf_name("academy_001", 2025) == "attendance_marks_academy_001_2025"
+    longest = "a" + "b" * 40
+    assert len(leaf_name(longest, 2025)) == 63  # PostgreSQL's limit on a name
+    odd = leaf_name("Oak-Field", 2025)
+    assert odd.startswith("attendance_marks_h") and LEAF.fullmatch(odd)
+    assert odd != leaf_name("oak-field", 2025)
+    assert LEAF.fullmatch(leaf_name(longest, 2025))
+    assert not LEAF.fullmatch("attendance_marks_superseded")
+    assert (year_of(date(2025, 8, 31)), year_of(date(2025, 9, 1))) == (2024, 2025)
+    with pytest.raises(ValueError, match="out of range"):
+        leaf_name("academy_001", 25)
+
+
+def test_the_parents_statistics_are_refreshed_when_missing_or_stale(
+    config: str, engine: Engine
+) -> None:
+    fake = FakeWonde(students=[student(1), student(2)], marks=marks_on(AUTUMN))
+    sync_stream(config, ACADEMY, "pupils", fake.transport())
+    sync_stream(config, ACADEMY, "attendance", fake.transport())
+    with engine.begin() as conn:
+        assert refresh_parent_statistics(conn)  # never analysed
+    with engine.begin() as conn:
+        assert not refresh_parent_statistics(conn)  # fresh
+    school_days = [date(2025, 9, d) for d in range(9, 31) if date(2025, 9, d).weekday() < 5]
+    fake.marks = [m for day in school_days for m in marks_on(day)]
+    sync_stream(config, ACADEMY, "attendance", fake.transport())
+    with engine.begin() as conn:
+        assert refresh_parent_statistics(conn)  # 4 marks then, 68 now
