@@ -59,7 +59,7 @@ from trustdata.domain.upn import make_upn
 from trustdata.warehouse.dbt import PROJECT_DIR, run_dbt
 from trustdata.warehouse.engine import psycopg_conninfo
 from trustdata.warehouse.migrate import upgrade
-from trustdata.warehouse.partitions import empty_leaf_sql, year_of
+from trustdata.warehouse.partitions import empty_leaf_sql, leaf_name, year_of
 
 BENCH_DATABASE = "trustdata_bench_warehouse"
 YEAR_START = 2025
@@ -330,6 +330,10 @@ def add_day(url: str, academy: str, day: date) -> tuple[int, int]:
         "batch": uuid.uuid4(),
     }
     with _connect(url) as conn, conn.transaction():
+        # A --day in a year the trust was not generated for needs its partition.
+        leaf = f"raw.{leaf_name(academy, year_of(day))}"
+        if conn.execute("SELECT to_regclass(%s)", (leaf,)).fetchone() == (None,):
+            conn.execute(empty_leaf_sql(academy, year_of(day)))
         added = conn.execute(NEW_DAY_SQL, params).rowcount
         conn.execute(CORRECTED_SQL, params)
         corrected = 0

@@ -409,8 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RuntimeError as exc:
         from trustdata.pipeline.land import LandingSuperseded
+        from trustdata.pipeline.publish import StagingLost
 
-        if not isinstance(exc, LandingSuperseded):
+        # Both say what happened and what to do, and hold no row data: one line, no traceback.
+        if not isinstance(exc, LandingSuperseded | StagingLost):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1

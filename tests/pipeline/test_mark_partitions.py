@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import date
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, Select, literal, select, text
 
 from tests.fakes import FakeWonde, mark, student
 from tests.helpers import count, sync_stream
 from trustdata.warehouse.partitions import (
     LEAF,
+    attach_leaf,
     build_leaf,
     leaf_exists,
     leaf_name,
@@ -30,6 +33,15 @@ from trustdata.warehouse.tables import attendance_marks, attendance_marks_supers
 ACADEMY = "fakeacademy"
 SUMMER = date(2025, 7, 14)  # academic year 2024/25
 AUTUMN = date(2025, 9, 8)  # academic year 2025/26
+
+
+#: A mark's columns, for building a partition by hand.
+MARK = ("academy_id", "upn", "mark_date", "session", "code", "source_code", "batch_id")
+
+
+def one_mark(academy_id: str, day: date) -> Select[Any]:
+    values = (academy_id, "A123456789012", day, "AM", "/", "/", uuid.uuid4())
+    return select(*(literal(v).label(c) for v, c in zip(values, MARK, strict=True)))
 
 
 def leaves(engine: Engine) -> list[str]:
@@ -169,10 +181,8 @@ def test_a_second_publish_of_a_new_year_waits_for_the_first_and_then_finds_it(
     with engine.begin() as conn:
         lock_years(conn, ACADEMY, [2025])
         assert not leaf_exists(conn, ACADEMY, 2025)
-        nothing = select(*(attendance_marks.c[c] for c in ("academy_id",))).where(
-            attendance_marks.c.academy_id != attendance_marks.c.academy_id
-        )
-        build_leaf(conn, ACADEMY, 2025, ["academy_id"], nothing)
+        assert build_leaf(conn, ACADEMY, 2025, list(MARK), one_mark(ACADEMY, AUTUMN)) == 1
+        attach_leaf(conn, ACADEMY, 2025)
         waiting = threading.Thread(target=second)
         waiting.start()
         time.sleep(0.3)
@@ -181,10 +191,38 @@ def test_a_second_publish_of_a_new_year_waits_for_the_first_and_then_finds_it(
     assert seen == [True]
 
 
+def test_two_years_of_one_academy_can_be_built_at_once(engine: Engine) -> None:
+    # The longest academy id named as it is: PostgreSQL's own names for the two partitions'
+    # indexes (and array types, had the names been a character longer) would be cut to the
+    # same 63 characters, and the second build would wait on the first's uncommitted name and
+    # then fail.
+    academy = "a" + "b" * 39
+    with engine.connect() as first, engine.connect() as second, first.begin():
+        lock_years(first, academy, [2024])
+        assert build_leaf(first, academy, 2024, list(MARK), one_mark(academy, SUMMER)) == 1
+        with second.begin():
+            second.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+            lock_years(second, academy, [2025])
+            assert build_leaf(second, academy, 2025, list(MARK), one_mark(academy, AUTUMN))
+            attach_leaf(second, academy, 2025)
+        attach_leaf(first, academy, 2024)
+    assert leaves(engine) == [leaf_name(academy, 2024), leaf_name(academy, 2025)]
+
+
+def test_a_year_with_no_marks_makes_no_partition(engine: Engine) -> None:
+    with engine.begin() as conn:
+        none = one_mark(ACADEMY, AUTUMN).where(literal(False))
+        assert build_leaf(conn, ACADEMY, 2025, list(MARK), none) == 0
+        assert not leaf_exists(conn, ACADEMY, 2025)
+
+
 def test_partition_names() -> None:
     assert leaf_name("academy_001", 2025) == "attendance_marks_academy_001_2025"
-    longest = "a" + "b" * 40
-    assert len(leaf_name(longest, 2025)) == 63  # PostgreSQL's limit on a name
+    plain = "a" + "b" * 39
+    assert leaf_name(plain, 2025) == f"attendance_marks_{plain}_2025"
+    assert len(leaf_name(plain, 2025)) == 62  # one under PostgreSQL's limit on a name
+    longest = "a" + "b" * 40  # the longest id the config allows
+    assert leaf_name(longest, 2025).startswith("attendance_marks_h")
     odd = leaf_name("Oak-Field", 2025)
     assert odd.startswith("attendance_marks_h") and LEAF.fullmatch(odd)
     assert odd != leaf_name("oak-field", 2025)

@@ -89,6 +89,10 @@ def test_marks_staged_before_0017_move_to_their_batches_tables_and_back(
     upgrade(warehouse_url)
 
 
+VIEW = "CREATE VIEW public.td_test_marks AS SELECT academy_id, upn FROM raw.attendance_marks"
+VIEW_OF_VIEW = "CREATE VIEW public.td_test_marks_upns AS SELECT upn FROM public.td_test_marks"
+
+
 def test_marks_stored_before_0018_move_into_their_partitions_and_back(
     engine: Engine, warehouse_url: str
 ) -> None:
@@ -106,6 +110,9 @@ def test_marks_stored_before_0018_move_into_their_partitions_and_back(
             ),
             {"b": uuid.uuid4()},
         )
+        # As dbt's staging view reads the marks (and another view reads that one).
+        conn.execute(text(VIEW))
+        conn.execute(text(VIEW_OF_VIEW))
     upgrade(warehouse_url)
     by_table = (
         "SELECT tableoid::regclass::text, count(*), min(published_at) = '2025-07-14 18:00+00' "
@@ -121,7 +128,12 @@ def test_marks_stored_before_0018_move_into_their_partitions_and_back(
             conn.execute(text("SELECT to_regclass('raw.attendance_marks_before_0018')")).scalar()
             is None
         )
+        gone = (
+            "SELECT to_regclass('public.td_test_marks'), to_regclass('public.td_test_marks_upns')"
+        )
+        assert conn.execute(text(gone)).one() == (None, None)
     with engine.begin() as conn:
+        conn.execute(text(VIEW))
         config.attributes["connection"] = conn
         command.downgrade(config, "0017")
     with engine.connect() as conn:
@@ -130,4 +142,5 @@ def test_marks_stored_before_0018_move_into_their_partitions_and_back(
         assert conn.execute(text(by_table)).all() == [("raw.attendance_marks", 3, True)]
         indexes = "SELECT count(*) FROM pg_index WHERE indrelid = 'raw.attendance_marks'::regclass"
         assert conn.execute(text(indexes)).scalar() == 3
+        assert conn.execute(text("SELECT to_regclass('public.td_test_marks')")).scalar() is None
     upgrade(warehouse_url)

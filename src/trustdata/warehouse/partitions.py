@@ -14,8 +14,8 @@ the parent as before.
 
 A partition is named ``attendance_marks_<academy id>_<year>``, the year being the one the
 academic year starts in. The name is how the pipeline finds a partition, so it never changes;
-an academy id that would not make a plain name (the config allows only lower-case letters,
-digits and ``_``) is named by its hash instead.
+an academy id that would not make a plain name (longer than 40 characters; the config allows
+41, and only lower-case letters, digits and ``_``) is named by its hash instead.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from trustdata.warehouse.tables import attendance_marks
 PARENT = f"{attendance_marks.schema}.{attendance_marks.name}"
 
 #: The partitions' names, as the catalog lists them (``raw`` is their schema).
-LEAF = re.compile(r"attendance_marks_(?:[a-z][a-z0-9_]{1,40}|h[0-9a-f]{16})_\d{4}")
+LEAF = re.compile(r"attendance_marks_(?:[a-z][a-z0-9_]{1,39}|h[0-9a-f]{16})_\d{4}")
 
-_PLAIN_ID = re.compile(r"[a-z][a-z0-9_]{1,40}")
+_PLAIN_ID = re.compile(r"[a-z][a-z0-9_]{1,39}")
 
 
 def year_of(day: date) -> int:
@@ -56,8 +56,11 @@ def years_between(first: date, last: date) -> list[int]:
 def leaf_name(academy_id: str, year: int) -> str:
     """The name (in ``raw``) of the academy's partition for academic year ``year``.
 
-    At most 63 characters, PostgreSQL's limit: ``attendance_marks_`` is 17, an academy id at
-    most 41, and ``_yyyy`` 5.
+    At most 62 characters, one under PostgreSQL's limit: the table's array type is named
+    ``_`` and the table's name, cut at 63, and two partitions whose array types were cut to
+    the same name could not be made at once. ``attendance_marks_`` is 17, ``_yyyy`` 5, so an
+    academy id of up to 40 characters is used as it is; a longer one, or one with other
+    characters, by its hash.
     """
     if not 1000 <= year <= 9999:
         raise ValueError(f"academic year {year} is out of range")
@@ -121,42 +124,67 @@ def empty_leaf_sql(academy_id: str, year: int) -> str:
     )
 
 
+def _index_stem(academy_id: str, year: int) -> str:
+    """A short stem for a partition's index names, unique per academy and year.
+
+    PostgreSQL would name them after the table, cut to 63 characters (losing the year for a
+    long academy id); two publishes building different years of one academy at once would
+    then pick the same name and the second would fail.
+    """
+    return f"am_{hashlib.sha256(academy_id.encode()).hexdigest()[:12]}_{year}"
+
+
 def build_leaf(
     conn: Connection, academy_id: str, year: int, columns: Sequence[str], rows: Select[Any]
 ) -> int:
-    """Make the academy's partition for ``year`` from ``rows`` and attach it; return its rows.
+    """Make the academy's partition for ``year`` from ``rows``, not yet attached; return its rows.
 
     ``rows`` gives ``columns`` of ``raw.attendance_marks`` (the rest take their defaults) and
-    holds only marks of this academy and year, best in primary-key order. The table is filled
-    before it has any index; its primary key and indexes are then built, each in one sorted
-    pass, to the parent's definitions, so attaching it adopts them rather than building more.
-    Run inside the publishing transaction (after ``lock_years``): until it commits, no one
-    else sees the table, and a rollback leaves nothing behind.
+    holds only marks of this academy and year. The table is filled before it has any index;
+    its primary key and indexes are then built, each in one sorted pass, to the parent's
+    definitions, so attaching it (``attach_leaf``) adopts them rather than building more. A
+    year with no rows makes no table (and returns 0). Run inside the publishing transaction,
+    after ``lock_years``: until it commits no one else sees the table, and a rollback leaves
+    nothing behind.
     """
     leaf = _qualified(academy_id, year)
-    start, end = year_bounds(year)
     conn.execute(
         text(f"CREATE TABLE {leaf} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     )
-    inserted = conn.execute(
-        _leaf_table(academy_id, year).insert().from_select(list(columns), rows)
-    ).rowcount
+    inserted = int(
+        conn.execute(
+            _leaf_table(academy_id, year).insert().from_select(list(columns), rows)
+        ).rowcount
+        or 0
+    )
+    if not inserted:
+        conn.execute(text(f"DROP TABLE {leaf}"))
+        return 0
     # The sorts of the index builds run in memory (a secondary's year is 400,000 marks).
     conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
-    key = attendance_marks.primary_key.columns.keys()
-    conn.execute(text(f"ALTER TABLE {leaf} ADD PRIMARY KEY ({', '.join(key)})"))
-    for index in attendance_marks.indexes:
+    stem = _index_stem(academy_id, year)
+    key = ", ".join(attendance_marks.primary_key.columns.keys())
+    conn.execute(text(f"ALTER TABLE {leaf} ADD CONSTRAINT {stem}_pkey PRIMARY KEY ({key})"))
+    for number, index in enumerate(attendance_marks.indexes):
         names = ", ".join(c.name for c in index.columns)
-        conn.execute(text(f"CREATE INDEX ON {leaf} ({names})"))
-    # The attach checks every row against the bounds: one scan of a table just written, while
-    # holding the lock that keeps other attaches (and ANALYZE) of the parent waiting.
+        conn.execute(text(f"CREATE INDEX {stem}_ix{number} ON {leaf} ({names})"))
+    return inserted
+
+
+def attach_leaf(conn: Connection, academy_id: str, year: int) -> None:
+    """Attach the partition ``build_leaf`` made.
+
+    The attach checks every row against the bounds (one scan of a table just written) and
+    then holds, until the transaction ends, the lock that keeps other attaches (and ANALYZE)
+    of the parent waiting: so it comes last in a publish.
+    """
+    start, end = year_bounds(year)
     # DDL takes no parameters: the bounds are literals (sent as they are, no placeholders).
     academy = _literal(academy_id)
     conn.exec_driver_sql(
-        f"ALTER TABLE {PARENT} ATTACH PARTITION {leaf} FOR VALUES "
+        f"ALTER TABLE {PARENT} ATTACH PARTITION {_qualified(academy_id, year)} FOR VALUES "
         f"FROM ({academy}, '{start.isoformat()}') TO ({academy}, '{end.isoformat()}')"
     )
-    return int(inserted or 0)
 
 
 #: The parent's statistics are refreshed once the partitions' rows differ from the count they
