@@ -116,12 +116,14 @@ def empty_leaf_sql(academy_id: str, year: int) -> str:
     For loading marks in bulk outside the pipeline (the benchmarks): it locks the parent
     against every reader while it runs, where ``build_leaf`` does not.
     """
+    return f"CREATE TABLE {_qualified(academy_id, year)} PARTITION OF {PARENT} {_bounds(academy_id, year)}"
+
+
+def _bounds(academy_id: str, year: int) -> str:
+    """The partition's bounds, as literals: DDL takes no parameters."""
     start, end = year_bounds(year)
     academy = _literal(academy_id)
-    return (
-        f"CREATE TABLE {_qualified(academy_id, year)} PARTITION OF {PARENT} FOR VALUES "
-        f"FROM ({academy}, '{start.isoformat()}') TO ({academy}, '{end.isoformat()}')"
-    )
+    return f"FOR VALUES FROM ({academy}, '{start}') TO ({academy}, '{end}')"
 
 
 def _index_stem(academy_id: str, year: int) -> str:
@@ -178,12 +180,10 @@ def attach_leaf(conn: Connection, academy_id: str, year: int) -> None:
     then holds, until the transaction ends, the lock that keeps other attaches (and ANALYZE)
     of the parent waiting: so it comes last in a publish.
     """
-    start, end = year_bounds(year)
-    # DDL takes no parameters: the bounds are literals (sent as they are, no placeholders).
-    academy = _literal(academy_id)
+    # Sent as it is: no placeholders to fill.
     conn.exec_driver_sql(
-        f"ALTER TABLE {PARENT} ATTACH PARTITION {_qualified(academy_id, year)} FOR VALUES "
-        f"FROM ({academy}, '{start.isoformat()}') TO ({academy}, '{end.isoformat()}')"
+        f"ALTER TABLE {PARENT} ATTACH PARTITION {_qualified(academy_id, year)} "
+        + _bounds(academy_id, year)
     )
 
 
