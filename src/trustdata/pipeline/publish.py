@@ -129,14 +129,18 @@ def _resolved_marks(batch_id: uuid.UUID, academy_id: str, years: Sequence[int]) 
     """Staged marks of academic ``years``, the pupil's UPN in place of the MIS id, latest per key.
 
     They come out in the order of the marks' primary key (UPN, date, session), so a publish
-    inserts into it in order. The sort compares text bytewise (``COLLATE "C"``): a UPN or a
-    session is letters and digits, equal under any collation exactly when bytewise, and the
-    locale's comparison costs nearly twice as much (measured on a secondary's year, 423,304
-    marks: 0.68 s -> 0.37 s).
+    inserts into it in order. The sort compares each pupil's rank on the roll in bytewise UPN
+    order rather than the UPN itself: equal ranks are equal UPNs, and an integer compares far
+    faster than text, by bytes (``COLLATE "C"``, already twice as fast as the locale's) or not
+    (measured on a secondary's year, 420,194 marks in random order: the insert 1.00 s -> 0.81 s).
     """
     staged = attendance_batch(batch_id).c
-    current = roll(academy_id)
-    key = (current.c.upn.collate("C"), staged.mark_date, staged.session.collate("C"))
+    pupils = roll(academy_id)
+    current = select(
+        pupils,
+        func.dense_rank().over(order_by=pupils.c.upn.collate("C")).label("upn_order"),
+    ).subquery("ranked")
+    key = (current.c.upn_order, staged.mark_date, staged.session.collate("C"))
     return (
         select(
             staged.academy_id,
