@@ -29,6 +29,7 @@ from trustdata.domain.records import (
     AttendanceMarkRecord,
     AttendanceSummaryRecord,
     CharacteristicPeriodRecord,
+    EnrolmentRecord,
     PupilRecord,
 )
 from trustdata.domain.upn import CHECK_ALPHABET, is_valid_upn, make_upn
@@ -264,6 +265,41 @@ def test_attendance_defects_are_quarantined_with_reasons(engine: Engine) -> None
     assert status == "published"
 
 
+def test_a_full_read_is_judged_on_enrolment_spells_and_distinct_marks(engine: Engine) -> None:
+    # P2 has two spells with a gap (17 September): only the marks in the gap are held. P9 is
+    # not on the roll: pupil_known holds its marks, not the enrolment check.
+    run(engine, Stream.PUPILS, ROLL)
+    spells = [
+        EnrolmentRecord("P2", date(2025, 9, 1), date(2025, 9, 16), "single", T1),
+        EnrolmentRecord("P2", date(2025, 9, 18), None, "single", T1),
+    ]
+    run(engine, Stream.ENROLMENTS, spells)
+    days = [date(2025, 9, d) for d in (15, 16, 17, 18)]
+    records: list[Record] = [
+        m for day in days for mis_id in ("P1", "P2") for m in marks_for(mis_id, day)
+    ]
+    records += marks_for("P9", days[0])
+    # Friday 19th: P1's morning mark sent three times, nothing else. Counted once, it is 1 of
+    # the 4 marks the roll expects, short of half; counted thrice it would pass.
+    records += [
+        AttendanceMarkRecord(f"r{n}", "P1", date(2025, 9, 19), "AM", "/", T1) for n in range(3)
+    ]
+    audited, published = run(
+        engine, Stream.ATTENDANCE, records, window=Window(), rules={"min_completeness": 0.5}
+    )
+    assert held(engine, Stream.ATTENDANCE) == {
+        "pupil_enrolled_on_date": ("warn", 2),
+        "pupil_known": ("warn", 2),
+    }
+    # The 17th has P1's two marks and P2's, against the 2 expected of P1 alone: complete.
+    assert failed_checks(engine, audited.batch_id) == {
+        "pupil_enrolled_on_date": 2,
+        "pupil_known": 2,
+        "register_complete": 1,
+    }
+    assert published.rows_published == 15
+
+
 def test_an_error_check_blocks_and_keeps_the_watermark_then_a_fixed_read_publishes(
     engine: Engine,
 ) -> None:
@@ -386,6 +422,22 @@ def test_the_sql_upn_check_agrees_with_the_dfe_algorithm(engine: Engine) -> None
         ).all()
     assert [bool(v) for _, v in verdicts] == [is_valid_upn(u) for u in samples]
     assert 200 < sum(bool(v) for _, v in verdicts) < len(samples)
+
+
+def test_the_sql_weekend_test_agrees_with_the_calendar(engine: Engine) -> None:
+    from trustdata.quality.expectations import _weekend
+
+    with engine.connect() as conn:
+        verdicts = conn.execute(
+            text(
+                f"SELECT CAST(d AS date), {_weekend('CAST(d AS date)')} FROM generate_series("
+                "DATE '1999-12-20', DATE '2000-01-16', INTERVAL '1 day') AS d UNION ALL "
+                f"SELECT CAST(d AS date), {_weekend('CAST(d AS date)')} FROM generate_series("
+                "DATE '2025-08-25', DATE '2026-09-06', INTERVAL '1 day') AS d"
+            )
+        ).all()
+    assert len(verdicts) == 28 + 378
+    assert all(weekend == (day.weekday() >= 5) for day, weekend in verdicts)
 
 
 def test_suites_agree_with_the_domain_constants() -> None:

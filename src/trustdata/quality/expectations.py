@@ -188,6 +188,16 @@ def _spells(academy_id: str) -> str:
     )
 
 
+def _weekend(day: str) -> str:
+    """SQL true when ``day`` is a Saturday or Sunday.
+
+    Days counted from a Monday (3 January 2000), in integers: ``extract(isodow ...)`` goes
+    through a timestamp and a numeric for every row, and costs a scan of a batch half as much
+    again (measured on 420,194 marks: 37 ms against 24 ms).
+    """
+    return f"(({day} - DATE '2000-01-03') % 7 + 7) % 7 >= 5"
+
+
 def _covers(spell: str, day: str) -> str:
     return (
         f"({spell}.starts IS NULL OR {spell}.starts <= {day}) "
@@ -206,11 +216,21 @@ class ExpectMarkPupilEnrolledOnDate(_DomainQuery):
 
     @classmethod
     def _query(cls, values: dict[str, Any]) -> str:
+        # A pupil one spell covers from their first mark in the batch to their last (nearly
+        # every pupil) has no mark to look at: marks are matched to the spells only for the
+        # other pupils on the roll, so the batch is grouped once by pupil rather than every
+        # mark matched (measured on 420,194 marks: 148 ms -> 60 ms).
+        academy = _literal(values["academy_id"])
         return (
-            f"WITH spells AS ({_spells(values['academy_id'])}) "
-            "SELECT b.* FROM {batch} AS b JOIN raw.pupils AS p "
-            "ON p.academy_id = b.academy_id AND p.mis_id = b.mis_pupil_id "
-            "AND p.deleted_at IS NULL "
+            f"WITH spells AS ({_spells(values['academy_id'])}), "
+            "marked AS (SELECT m.mis_pupil_id, min(m.mark_date) AS first, "
+            "max(m.mark_date) AS last FROM {batch} AS m GROUP BY m.mis_pupil_id), "
+            "doubtful AS MATERIALIZED (SELECT marked.mis_pupil_id FROM marked WHERE EXISTS "
+            f"(SELECT 1 FROM raw.pupils AS p WHERE p.academy_id = {academy} "
+            "AND p.mis_id = marked.mis_pupil_id AND p.deleted_at IS NULL) AND NOT EXISTS "
+            "(SELECT 1 FROM spells AS s WHERE s.mis_id = marked.mis_pupil_id "
+            f"AND {_covers('s', 'marked.first')} AND {_covers('s', 'marked.last')})) "
+            "SELECT b.* FROM {batch} AS b JOIN doubtful ON doubtful.mis_pupil_id = b.mis_pupil_id "
             "WHERE NOT EXISTS (SELECT 1 FROM spells AS s WHERE s.mis_id = b.mis_pupil_id "
             f"AND {_covers('s', 'b.mark_date')})"
         )
@@ -243,7 +263,7 @@ class ExpectMarkOnOpenDay(_DomainQuery):
     def _query(cls, values: dict[str, Any]) -> str:
         closed = values.get("closed_dates") or []
         on_closure = f" OR (mark_date = ANY({_dates(closed)}) AND code <> '#')" if closed else ""
-        return f"SELECT * FROM {{batch}} WHERE extract(isodow FROM mark_date) > 5{on_closure}"
+        return f"SELECT * FROM {{batch}} WHERE {_weekend('mark_date')}{on_closure}"
 
 
 class ExpectDailyMarkCompleteness(_DomainQuery):
@@ -265,25 +285,35 @@ class ExpectDailyMarkCompleteness(_DomainQuery):
     def _query(cls, values: dict[str, Any]) -> str:
         share = float(values.get("min_share", 0.9))
         closed = values.get("closed_dates") or []
-        open_day = f" AND NOT d.mark_date = ANY({_dates(closed)})" if closed else ""
-        academy = _literal(values["academy_id"])
-        published = (
-            " UNION SELECT m.mark_date, p.mis_id, m.session FROM raw.attendance_marks AS m "
-            "JOIN days ON days.mark_date = m.mark_date JOIN raw.pupils AS p "
-            f"ON p.academy_id = m.academy_id AND p.upn = m.upn WHERE m.academy_id = {academy}"
-            if values.get("with_published", True)
-            else ""
+        school_day = f"NOT {_weekend('g.mark_date')}" + (
+            f" AND NOT g.mark_date = ANY({_dates(closed)})" if closed else ""
         )
-        distinct = "" if published else " DISTINCT"
+        academy = _literal(values["academy_id"])
+        if values.get("with_published", True):
+            # The batch's school days first, then each (day, pupil, session) once among the
+            # batch's marks and those published for those days (UNION removes duplicates).
+            present = (
+                "days AS (SELECT g.mark_date FROM (SELECT d.mark_date FROM {batch} AS d "
+                f"GROUP BY d.mark_date) AS g WHERE {school_day}), "
+                "marks AS (SELECT b.mark_date, b.mis_pupil_id, b.session FROM {batch} AS b "
+                "JOIN days ON days.mark_date = b.mark_date "
+                "UNION SELECT m.mark_date, p.mis_id, m.session FROM raw.attendance_marks AS m "
+                "JOIN days ON days.mark_date = m.mark_date JOIN raw.pupils AS p "
+                f"ON p.academy_id = m.academy_id AND p.upn = m.upn WHERE m.academy_id = {academy}), "
+                "present AS (SELECT mark_date, count(*) AS marks FROM marks GROUP BY mark_date)"
+            )
+        else:
+            # One pass over the batch: each (day, pupil, session) once, counted by day; the
+            # school days are then picked from the few days counted (measured on 420,194
+            # marks: 560 ms -> 420 ms, against matching every mark to the school days).
+            present = (
+                "present AS MATERIALIZED (SELECT k.mark_date, count(*) AS marks FROM "
+                "(SELECT DISTINCT d.mark_date, d.mis_pupil_id, d.session FROM {batch} AS d) "
+                "AS k GROUP BY k.mark_date), "
+                f"days AS (SELECT g.mark_date FROM present AS g WHERE {school_day})"
+            )
         return (
-            f"WITH spells AS ({_spells(values['academy_id'])}), "
-            "days AS (SELECT d.mark_date FROM {batch} AS d "
-            f"WHERE extract(isodow FROM d.mark_date) < 6{open_day} GROUP BY d.mark_date), "
-            # Each (day, pupil, session) once: by the UNION with the published marks, which
-            # removes duplicates itself, or by DISTINCT (one pass over the batch, not two).
-            f"marks AS (SELECT{distinct} b.mark_date, b.mis_pupil_id, b.session FROM {{batch}} "
-            f"AS b JOIN days ON days.mark_date = b.mark_date{published}), "
-            "present AS (SELECT mark_date, count(*) AS marks FROM marks GROUP BY mark_date), "
+            f"WITH spells AS ({_spells(values['academy_id'])}), {present}, "
             "expected AS (SELECT days.mark_date, 2 * count(DISTINCT s.mis_id) AS marks "
             f"FROM days JOIN spells AS s ON {_covers('s', 'days.mark_date')} "
             "GROUP BY days.mark_date) "
