@@ -82,7 +82,7 @@ def release(
                 message=f"{len(ids)} quarantined rows released",
             )
         )
-        create_batch_table(conn, stream, batch_id)
+        create_batch_table(conn, stream, batch_id, academy_id)
         # Each record is the staged row as it was quarantined; it lands as a row of this batch.
         names = [f'"{c.name}"' for c in table.columns]
         target = f'"{table.schema}"."{table.name}"'

@@ -39,23 +39,31 @@ def attendance_batch(batch_id: uuid.UUID) -> Table:
     )
 
 
-def create_sql(batch_id: uuid.UUID) -> str:
-    """SQL creating an attendance batch's own table.
+def create_sql(batch_id: uuid.UUID, academy_id: str) -> tuple[str, str]:
+    """SQL creating an attendance batch's own table, its batch id and academy as defaults.
 
     Unlogged, as the shared landing tables are: staged rows are re-read from the MIS after a
     crash, never recovered. Run in the transaction that fills it, so a landing that fails
-    leaves no table behind, and a COPY in that transaction may write its rows frozen.
+    leaves no table behind, and a COPY in that transaction may write its rows frozen. Every
+    row of the table has the same batch id and academy, so a COPY need not send them.
     """
+    table = f'{attendance_landing.schema}."{batch_table_name(batch_id)}"'
+    academy = "'" + academy_id.replace("'", "''") + "'"
     return (
-        f'CREATE UNLOGGED TABLE {attendance_landing.schema}."{batch_table_name(batch_id)}" '
-        f"(LIKE {attendance_landing.schema}.{attendance_landing.name} INCLUDING DEFAULTS)"
+        f"CREATE UNLOGGED TABLE {table} "
+        f"(LIKE {attendance_landing.schema}.{attendance_landing.name} INCLUDING DEFAULTS)",
+        f"ALTER TABLE {table} ALTER COLUMN batch_id SET DEFAULT '{batch_id}', "
+        f"ALTER COLUMN academy_id SET DEFAULT {academy}",
     )
 
 
-def create_batch_table(conn: Connection, stream: Stream, batch_id: uuid.UUID) -> None:
+def create_batch_table(
+    conn: Connection, stream: Stream, batch_id: uuid.UUID, academy_id: str
+) -> None:
     """Create the batch's own table, when its stream has one (a no-op otherwise)."""
     if stream in OWN_TABLE:
-        conn.execute(text(create_sql(batch_id)))
+        for statement in create_sql(batch_id, academy_id):
+            conn.execute(text(statement))
 
 
 def drop_batch_tables(conn: Connection, stream: Stream, batch_ids: Iterable[uuid.UUID]) -> None:
