@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, Table, insert, update
 from trustdata.adapters.base import RECORD_TYPES, Adapter, Page, Stream, Window
 from trustdata.domain.codes import CodeTable, national_code_table
 from trustdata.domain.records import AttendanceMarkRecord, DeletionRecord, PupilRecord
+from trustdata.heap import freeze_long_lived
 from trustdata.pipeline.batches import BatchStatus, set_status, unpublished
 from trustdata.pipeline.staging import (
     OWN_TABLE,
@@ -231,6 +232,7 @@ def land(
     A window with ``dates`` is a backfill: the batch is marked so, and publishing it leaves
     the stream's watermark where it was.
     """
+    freeze_long_lived("land")
     discard_unpublished(engine, academy_id, stream)
     batch_id = uuid.uuid4()
     with engine.begin() as conn:

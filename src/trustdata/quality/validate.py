@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, select, text
 
 from trustdata.adapters.base import Stream
+from trustdata.heap import freeze_long_lived
 from trustdata.pipeline.batches import Batch, BatchStatus
 from trustdata.pipeline.land import staged_table
 from trustdata.quality.suites import Check, Severity, Suite
@@ -230,6 +231,7 @@ class _Gx:
                         connection_string=url,
                         kwargs={"connect_args": {"options": SESSION_OPTIONS}},
                     )
+                freeze_long_lived("great_expectations")
             return cls._sources[url]
 
 
