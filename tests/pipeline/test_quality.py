@@ -300,6 +300,24 @@ def test_a_full_read_is_judged_on_enrolment_spells_and_distinct_marks(engine: En
     assert published.rows_published == 15
 
 
+def test_a_pupil_with_overlapping_spells_is_expected_once_a_day(engine: Engine) -> None:
+    run(engine, Stream.PUPILS, ROLL)
+    spells = [
+        EnrolmentRecord("P2", date(2025, 9, 1), date(2025, 9, 30), "main", T1),
+        EnrolmentRecord("P2", date(2025, 9, 10), None, "subsidiary", T1),
+    ]
+    run(engine, Stream.ENROLMENTS, spells)
+    mon, tue = date(2025, 9, 15), date(2025, 9, 16)
+    records = [*marks_for("P1", mon), *marks_for("P2", mon), *marks_for("P1", tue)]
+    records.append(AttendanceMarkRecord("t", "P2", tue, "AM", "/", T1))
+    # 4 marks expected a day (P1 and P2 once each): Monday's 4 pass, Tuesday's 3 fall short
+    # of 80%. Counting P2 once a spell would expect 6 and fail Monday too.
+    audited, _ = run(
+        engine, Stream.ATTENDANCE, records, window=Window(), rules={"min_completeness": 0.8}
+    )
+    assert failed_checks(engine, audited.batch_id) == {"register_complete": 1}
+
+
 def test_an_error_check_blocks_and_keeps_the_watermark_then_a_fixed_read_publishes(
     engine: Engine,
 ) -> None:
