@@ -318,6 +318,28 @@ def test_a_pupil_with_overlapping_spells_is_expected_once_a_day(engine: Engine) 
     assert failed_checks(engine, audited.batch_id) == {"register_complete": 1}
 
 
+def test_only_a_session_whose_latest_marks_disagree_is_held(engine: Engine) -> None:
+    run(engine, Stream.PUPILS, ROLL)
+    mon, tue = date(2025, 9, 15), date(2025, 9, 16)
+    earlier = datetime(2025, 9, 1, tzinfo=UTC)
+    records: list[Record] = [
+        # P1 on Monday: two morning marks of the same time that disagree (held, both).
+        *marks_for("P1", mon),
+        AttendanceMarkRecord("a2", "P1", mon, "AM", "N", T1),
+        # P2 on Monday: the morning mark sent twice, the same both times.
+        *marks_for("P2", mon),
+        AttendanceMarkRecord("b2", "P2", mon, "AM", "/", T1),
+        # P1 on Tuesday: an older morning mark replaced by a newer one.
+        *marks_for("P1", tue),
+        AttendanceMarkRecord("c0", "P1", tue, "AM", "N", earlier),
+        # P2 on Tuesday: a morning mark only.
+        AttendanceMarkRecord("d1", "P2", tue, "AM", "/", T1),
+    ]
+    _, published = run(engine, Stream.ATTENDANCE, records, window=Window())
+    assert held(engine, Stream.ATTENDANCE) == {"one_mark_per_session": ("warn", 2)}
+    assert published.rows_published == 6  # P1 Mon PM, P2 Mon AM and PM, P1 Tue x2, P2 Tue AM
+
+
 def test_an_error_check_blocks_and_keeps_the_watermark_then_a_fixed_read_publishes(
     engine: Engine,
 ) -> None:
