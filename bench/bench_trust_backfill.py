@@ -369,7 +369,6 @@ def plain_copy_rate(url: str, rows: int = 2_000_000, runs: int = 3) -> float:
                 "session text, code text, source_code text, mis_mark_id text, "
                 "source_updated_at timestamptz)"
             )
-            conn.commit()
             started = time.perf_counter()
             with conn.cursor().copy("COPY bench_plain_copy FROM STDIN") as copy:
                 for at in range(0, len(text), 1 << 20):

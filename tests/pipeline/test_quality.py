@@ -320,7 +320,7 @@ def test_a_pupil_with_overlapping_spells_is_expected_once_a_day(engine: Engine) 
 
 def test_only_a_session_whose_latest_marks_disagree_is_held(engine: Engine) -> None:
     run(engine, Stream.PUPILS, ROLL)
-    mon, tue = date(2025, 9, 15), date(2025, 9, 16)
+    mon, tue, wed = date(2025, 9, 15), date(2025, 9, 16), date(2025, 9, 17)
     earlier = datetime(2025, 9, 1, tzinfo=UTC)
     records: list[Record] = [
         # P1 on Monday: two morning marks of the same time that disagree (held, both).
@@ -334,10 +334,16 @@ def test_only_a_session_whose_latest_marks_disagree_is_held(engine: Engine) -> N
         AttendanceMarkRecord("c0", "P1", tue, "AM", "N", earlier),
         # P2 on Tuesday: a morning mark only.
         AttendanceMarkRecord("d1", "P2", tue, "AM", "/", T1),
+        # Wednesday: P1's only two marks are both for the morning and disagree (held, both);
+        # P2's two are a morning and an afternoon.
+        AttendanceMarkRecord("e1", "P1", wed, "AM", "/", T1),
+        AttendanceMarkRecord("e2", "P1", wed, "AM", "L", T1),
+        *marks_for("P2", wed),
     ]
     _, published = run(engine, Stream.ATTENDANCE, records, window=Window())
-    assert held(engine, Stream.ATTENDANCE) == {"one_mark_per_session": ("warn", 2)}
-    assert published.rows_published == 6  # P1 Mon PM, P2 Mon AM and PM, P1 Tue x2, P2 Tue AM
+    assert held(engine, Stream.ATTENDANCE) == {"one_mark_per_session": ("warn", 4)}
+    # P1 Monday PM, P2 Monday AM and PM, P1 Tuesday AM and PM, P2 Tuesday AM, P2 Wednesday x2.
+    assert published.rows_published == 8
 
 
 def test_an_error_check_blocks_and_keeps_the_watermark_then_a_fixed_read_publishes(

@@ -231,8 +231,10 @@ class _Gx:
                         connection_string=url,
                         kwargs={"connect_args": {"options": SESSION_OPTIONS}},
                     )
-                freeze_long_lived("great_expectations")
-            return cls._sources[url]
+            source = cls._sources[url]
+        # Outside the lock: the collection may run finalizers.
+        freeze_long_lived("great_expectations")
+        return source
 
 
 def gx_suite(name: str, chosen: list[tuple[Check, Severity, dict[str, Any]]]) -> Any:
