@@ -101,7 +101,20 @@ def test_a_first_load_builds_the_years_partition_with_the_parents_indexes(
                 "WHERE relid = 'raw.attendance_marks_fakeacademy_2025'::regclass"
             )
         ).scalar_one()
+        # The partition's indexes are numbered in the order of the parent's index names, so
+        # every partition's ix0 is the same index whichever process built it.
+        adopted = conn.execute(
+            text(
+                "SELECT c.relname, p.relname FROM pg_inherits AS i "
+                "JOIN pg_class AS c ON c.oid = i.inhrelid JOIN pg_class AS p ON p.oid = i.inhparent "
+                "JOIN pg_index AS x ON x.indexrelid = c.oid "
+                "WHERE x.indrelid = 'raw.attendance_marks_fakeacademy_2025'::regclass "
+                "AND NOT x.indisprimary ORDER BY c.relname"
+            )
+        ).all()
     assert attached == indexes == 1 + len(attendance_marks.indexes)
+    assert [parent for _, parent in adopted] == sorted(i.name for i in attendance_marks.indexes)
+    assert [leaf.rsplit("_", 1)[1] for leaf, _ in adopted] == ["ix0", "ix1"]
     assert analysed
     assert count(engine, attendance_marks) == 4
     assert published(engine, result["batch_id"]) == (4, 0)

@@ -32,6 +32,7 @@ from trustdata.quality.validate import (
     parameters,
     validate,
 )
+from trustdata.warehouse.sql import sql_literal
 from trustdata.warehouse.tables import validation_checks, validations
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def failing_rows_sql(check: Check, kwargs: dict[str, Any], table: Table) -> str:
         return f"SELECT row_ctid FROM ({query.format(batch=batch)}) AS failing"
     if check.type == "expect_column_values_to_be_in_set":
         col = _column(table, kwargs["column"])
-        values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in kwargs["value_set"])
+        values = ", ".join(sql_literal(str(v)) for v in kwargs["value_set"])
         condition = f"{col} IS NOT NULL AND {col} NOT IN ({values})"
     elif check.type == "expect_column_values_to_be_between":
         col = _column(table, kwargs["column"])

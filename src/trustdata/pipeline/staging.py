@@ -18,6 +18,7 @@ from sqlalchemy import Column, Connection, MetaData, Table, text
 
 from trustdata.adapters.base import Stream
 from trustdata.warehouse.migrate import drop_validation_views
+from trustdata.warehouse.sql import sql_literal
 from trustdata.warehouse.tables import attendance_landing
 
 #: Streams whose batches each land in a table of their own.
@@ -48,12 +49,11 @@ def create_sql(batch_id: uuid.UUID, academy_id: str) -> tuple[str, str]:
     row of the table has the same batch id and academy, so a COPY need not send them.
     """
     table = f'{attendance_landing.schema}."{batch_table_name(batch_id)}"'
-    academy = "'" + academy_id.replace("'", "''") + "'"
     return (
         f"CREATE UNLOGGED TABLE {table} "
         f"(LIKE {attendance_landing.schema}.{attendance_landing.name} INCLUDING DEFAULTS)",
         f"ALTER TABLE {table} ALTER COLUMN batch_id SET DEFAULT '{batch_id}', "
-        f"ALTER COLUMN academy_id SET DEFAULT {academy}",
+        f"ALTER COLUMN academy_id SET DEFAULT {sql_literal(academy_id)}",
     )
 
 

@@ -20,16 +20,12 @@ from great_expectations.expectations.core.unexpected_rows_expectation import (
 )
 
 from trustdata.domain.codes import national_code_table
-
-
-def _literal(value: str) -> str:
-    """A SQL string literal (values come from the trust config and the code table)."""
-    return "'" + value.replace("'", "''") + "'"
+from trustdata.warehouse.sql import sql_literal
 
 
 def _dates(values: list[str]) -> str:
     checked = [date.fromisoformat(value).isoformat() for value in values]
-    return "ARRAY[" + ", ".join(f"DATE {_literal(v)}" for v in checked) + "]::date[]"
+    return "ARRAY[" + ", ".join(f"DATE {sql_literal(v)}" for v in checked) + "]::date[]"
 
 
 class _DomainQuery(UnexpectedRowsExpectation):
@@ -110,9 +106,9 @@ class ExpectMarkCodeValidOnDate(_DomainQuery):
     @classmethod
     def _query(cls, values: dict[str, Any]) -> str:
         rows = ", ".join(
-            f"({_literal(code.code)}, DATE {_literal(code.effective_from.isoformat())}, "
+            f"({sql_literal(code.code)}, DATE {sql_literal(code.effective_from.isoformat())}, "
             + (
-                f"DATE {_literal(code.effective_to.isoformat())})"
+                f"DATE {sql_literal(code.effective_to.isoformat())})"
                 if code.effective_to
                 else "NULL::date)"
             )
@@ -188,7 +184,7 @@ class ExpectPupilOnPublishedRoll(_DomainQuery):
 def _spells(academy_id: str) -> str:
     """The academy's spells on roll, by MIS pupil id: enrolments, or for a pupil the source
     sends no enrolments for, the roll's admission to leaving dates (open ends: NULL)."""
-    academy = _literal(academy_id)
+    academy = sql_literal(academy_id)
     return (
         "SELECT p.mis_id, e.start_date AS starts, e.end_date AS ends "
         "FROM raw.pupils AS p JOIN raw.enrolments AS e ON e.academy_id = p.academy_id "
@@ -233,7 +229,7 @@ class ExpectMarkPupilEnrolledOnDate(_DomainQuery):
         # every pupil) has no mark to look at: marks are matched to the spells only for the
         # other pupils on the roll, so the batch is grouped once by pupil rather than every
         # mark matched (measured on 420,194 marks: 148 ms -> 60 ms).
-        academy = _literal(values["academy_id"])
+        academy = sql_literal(values["academy_id"])
         return (
             f"WITH spells AS ({_spells(values['academy_id'])}), "
             "marked AS (SELECT m.mis_pupil_id, min(m.mark_date) AS first, "
@@ -301,7 +297,7 @@ class ExpectDailyMarkCompleteness(_DomainQuery):
         school_day = f"NOT {_weekend('g.mark_date')}" + (
             f" AND NOT g.mark_date = ANY({_dates(closed)})" if closed else ""
         )
-        academy = _literal(values["academy_id"])
+        academy = sql_literal(values["academy_id"])
         if values.get("with_published", True):
             # The batch's school days first, then each (day, pupil, session) once among the
             # batch's marks and those published for those days (UNION removes duplicates).
@@ -384,7 +380,7 @@ class ExpectKs2TestResultValid(_DomainQuery):
         from trustdata.domain import checks
 
         low, high = checks.KS2_SCORE_RANGE
-        codes = ", ".join(_literal(code) for code in checks.KS2_RESULT_CODES)
+        codes = ", ".join(sql_literal(code) for code in checks.KS2_RESULT_CODES)
         return (
             "SELECT * FROM {batch} WHERE key_stage = 'KS2' AND method = 'TT' AND NOT "
             "CASE WHEN result ~ '^[0-9]{{2,3}}$' "
@@ -401,7 +397,7 @@ class ExpectGcseGradeValid(_DomainQuery):
     def _query(cls, values: dict[str, Any]) -> str:
         from trustdata.domain import checks
 
-        grades = ", ".join(_literal(grade) for grade in checks.GCSE_GRADES)
+        grades = ", ".join(sql_literal(grade) for grade in checks.GCSE_GRADES)
         return (
             "SELECT * FROM {batch} WHERE key_stage = 'KS4' AND subject <> '' "
             f"AND method = 'EX' AND result NOT IN ({grades})"

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Select, Table, text
 
+from trustdata.warehouse.sql import sql_literal
 from trustdata.warehouse.tables import attendance_marks
 
 PARENT = f"{attendance_marks.schema}.{attendance_marks.name}"
@@ -83,11 +84,6 @@ def _leaf_table(academy_id: str, year: int) -> Table:
     )
 
 
-def _literal(value: str) -> str:
-    """A SQL string literal (the server's standard_conforming_strings is on by default)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def leaf_exists(conn: Connection, academy_id: str, year: int) -> bool:
     """Whether the academy's partition for ``year`` exists (committed, or made by ``conn``)."""
     found = conn.execute(
@@ -122,7 +118,7 @@ def empty_leaf_sql(academy_id: str, year: int) -> str:
 def _bounds(academy_id: str, year: int) -> str:
     """The partition's bounds, as literals: DDL takes no parameters."""
     start, end = year_bounds(year)
-    academy = _literal(academy_id)
+    academy = sql_literal(academy_id)
     return f"FOR VALUES FROM ({academy}, '{start}') TO ({academy}, '{end}')"
 
 
@@ -171,7 +167,7 @@ def build_leaf(
     stem = _index_stem(academy_id, year)
     key = ", ".join(attendance_marks.primary_key.columns.keys())
     conn.execute(text(f"ALTER TABLE {leaf} ADD CONSTRAINT {stem}_pkey PRIMARY KEY ({key})"))
-    for number, index in enumerate(attendance_marks.indexes):
+    for number, index in enumerate(sorted(attendance_marks.indexes, key=lambda i: str(i.name))):
         names = ", ".join(c.name for c in index.columns)
         conn.execute(text(f"CREATE INDEX {stem}_ix{number} ON {leaf} ({names})"))
     return inserted
