@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Engine,
+    Integer,
     MetaData,
     Subquery,
     Table,
     and_,
+    cast,
     func,
     literal,
     or_,
@@ -129,10 +132,15 @@ def _resolved_marks(batch_id: uuid.UUID, academy_id: str, years: Sequence[int]) 
     """Staged marks of academic ``years``, the pupil's UPN in place of the MIS id, latest per key.
 
     They come out in the order of the marks' primary key (UPN, date, session), so a publish
-    inserts into it in order. The sort compares each pupil's rank on the roll in bytewise UPN
-    order rather than the UPN itself: equal ranks are equal UPNs, and an integer compares far
-    faster than text, by bytes (``COLLATE "C"``, already twice as fast as the locale's) or not
-    (measured on a secondary's year, 420,194 marks in random order: the insert 1.00 s -> 0.81 s).
+    inserts into it in order. The sort's first key is one integer per (pupil, date, AM or PM):
+    the pupil's rank on the roll in bytewise UPN order, the day within the years and whether
+    the session is the afternoon, packed into bits. The session itself comes next, so any other
+    session still sorts (and is told apart) by its text. Equal integers and sessions are equal
+    keys, so the order and the dedup are the primary key's; but PostgreSQL's sort compares the
+    first key inside its array and reads a row only on a tie, where text (even ``COLLATE "C"``)
+    or several keys are read from each row (measured on a secondary's year, 424,670 marks in
+    API order: the sort and dedup 0.51 s -> 0.34 s; the rank in place of the UPN text had
+    already taken the insert from 1.00 s to 0.81 s).
     """
     staged = attendance_batch(batch_id).c
     pupils = roll(academy_id)
@@ -140,7 +148,17 @@ def _resolved_marks(batch_id: uuid.UUID, academy_id: str, years: Sequence[int]) 
         pupils,
         func.dense_rank().over(order_by=pupils.c.upn.collate("C")).label("upn_order"),
     ).subquery("ranked")
-    key = (current.c.upn_order, staged.mark_date, staged.session.collate("C"))
+    bounds = [year_bounds(year) for year in years]
+    first_day = min(start for start, _ in bounds)
+    # Room for two sessions a day over the years (they need not be consecutive); the ranks
+    # start at 1. At most 2**23 for 9,999 years, times far fewer than 2**40 pupils.
+    room = 2 ** (2 * (max(end for _, end in bounds) - first_day).days).bit_length()
+    packed = (
+        current.c.upn_order * literal(room, BigInteger)
+        + cast(staged.mark_date - first_day, BigInteger) * 2
+        + cast(staged.session == "PM", Integer)
+    )
+    key = (packed, staged.session.collate("C"))
     return (
         select(
             staged.academy_id,
@@ -156,10 +174,7 @@ def _resolved_marks(batch_id: uuid.UUID, academy_id: str, years: Sequence[int]) 
         .where(
             staged.batch_id == batch_id,
             or_(
-                *(
-                    and_(staged.mark_date >= start, staged.mark_date < end)
-                    for start, end in map(year_bounds, years)
-                )
+                *(and_(staged.mark_date >= start, staged.mark_date < end) for start, end in bounds)
             ),
         )
         .distinct(*key)
