@@ -368,53 +368,74 @@ def _guard_deletions(
             )
 
 
-#: Raw marks' statistics are refreshed once this share of them has changed since they were
+#: Raw tables' statistics are refreshed once this share of them has changed since they were
 #: last gathered: autovacuum's own rule (autovacuum_analyze_scale_factor, _threshold), applied
 #: here because the pipeline cannot count on autovacuum running, or running soon.
 ANALYZE_SHARE = 0.1
 ANALYZE_THRESHOLD = 50
 
+_STATISTICS = text(
+    "SELECT s.n_mod_since_analyze, c.reltuples, "
+    "coalesce(s.last_analyze, s.last_autoanalyze) IS NULL, "
+    "EXISTS (SELECT 1 FROM pg_stats AS p WHERE p.schemaname = c.relnamespace::regnamespace::text "
+    "AND p.tablename = c.relname AND p.attname = 'academy_id' "
+    "AND CAST(:academy AS text) = ANY (CAST(CAST(p.most_common_vals AS text) AS text[]))) "
+    "FROM pg_class AS c JOIN pg_stat_user_tables AS s ON s.relid = c.oid "
+    "WHERE c.oid = to_regclass(:t)"
+)
+
+
+def stale_statistics(conn: Connection, table: str, academy_id: str, changed: int) -> str | None:
+    """What of ``table``'s statistics a publish of ``changed`` rows of the academy left stale.
+
+    ``"all"`` when they were never gathered or enough of the table has changed since
+    (``ANALYZE_SHARE``); else ``"academy"`` when the academy is not among the most common
+    values of ``academy_id`` (a new academy: without it the planner takes its rows for none);
+    else None. The server's count of changes can lag its last commits by a second: the
+    publish's own count is the least that has changed.
+    """
+    found = conn.execute(_STATISTICS, {"t": table, "academy": academy_id}).one_or_none()
+    if found is None:
+        return None
+    counted, rows, never, known = found
+    if never or rows < 0 or max(counted, changed) > ANALYZE_THRESHOLD + ANALYZE_SHARE * rows:
+        return "all"
+    return None if known else "academy"
+
 
 def _refresh_statistics(
     engine: Engine, stream: Stream, changed: int, academy_id: str, years: Sequence[int]
 ) -> None:
-    """ANALYZE the raw table a publish wrote: the roll's always, marks' partitions as needed.
+    """ANALYZE the raw table a publish wrote, as far as its statistics are stale.
 
     A first load changes a raw table's size by orders of magnitude; without fresh statistics
     the next audit's pupil lookup is planned as if the roll were empty (measured: the
     enrolled-on-date check of one academy's year took 100 s against 0.5 s, when the roll's
-    statistics did not yet hold the academy). Pupil-keyed tables are small and cheap to
-    analyse. Marks are analysed by partition (one academy's year), when it has none yet or
-    enough of it changed; the parent's statistics over all partitions are the warehouse
-    build's to refresh (``trustdata.warehouse.partitions.refresh_parent_statistics``).
+    statistics did not yet hold the academy). A pupil-keyed table (the roll, enrolments ...)
+    is analysed whole once enough of it has changed; otherwise, when its statistics do not yet
+    hold the academy, only its ``academy_id`` is (the rows are sampled either way, but the
+    other columns' statistics, the UPNs' and MIS ids' above all, are not worked out again;
+    their counts of distinct values are kept as shares of the rows, so they still hold as the
+    table grows, and autovacuum's count of changes is not reset). The whole roll of a
+    70,000-pupil trust: 120 ms, against 23 ms for its academy column, once for each academy
+    a first load publishes. Marks are analysed by partition (one academy's year), when it has
+    none yet or enough of it changed; the parent's statistics over all partitions are the
+    warehouse build's to refresh (``trustdata.warehouse.partitions.refresh_parent_statistics``).
     """
     if stream is not Stream.ATTENDANCE:
         target = PUPIL_KEYED[stream].raw if stream in PUPIL_KEYED else pupils
+        name = f"{target.schema}.{target.name}"
         with engine.begin() as conn:
-            conn.exec_driver_sql(f"ANALYZE {target.schema}.{target.name}")
+            stale = stale_statistics(conn, name, academy_id, changed)
+            if stale is not None:
+                conn.exec_driver_sql(
+                    f"ANALYZE {name}" + (" (academy_id)" if stale == "academy" else "")
+                )
         return
     for year in years:
         name = f"{attendance_marks.schema}.{leaf_name(academy_id, year)}"
         with engine.begin() as conn:
-            # The server's count of changes can lag its last commits by a second: this batch's
-            # own count is the least that has changed.
-            found = conn.execute(
-                text(
-                    "SELECT s.n_mod_since_analyze, c.reltuples, "
-                    "coalesce(s.last_analyze, s.last_autoanalyze) IS NULL "
-                    "FROM pg_class AS c JOIN pg_stat_user_tables AS s ON s.relid = c.oid "
-                    "WHERE c.oid = to_regclass(:t)"
-                ),
-                {"t": name},
-            ).one_or_none()
-            if found is None:
-                continue
-            counted, rows, never = found
-            if (
-                never
-                or rows < 0
-                or max(counted, changed) > ANALYZE_THRESHOLD + ANALYZE_SHARE * rows
-            ):
+            if stale_statistics(conn, name, academy_id, changed) == "all":
                 conn.exec_driver_sql(f"ANALYZE {name}")
 
 
