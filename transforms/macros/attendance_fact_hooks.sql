@@ -97,7 +97,7 @@
   outside the pipeline). The academies are found once, into a temporary table, and then
   emptied and refilled. In step, nothing is rewritten.
   Staging's count is raw's less the marks of deleted pupils (stg_attendance_marks' rule),
-  counted apart: the per-academy count of raw then comes from the (academy_id, mark_date)
+  counted apart: the per-academy count of raw then comes from the (mark_date, academy_id)
   index alone, where counting the view would scan and anti-join every mark on every run.
 #}
 {% macro attendance_fact_find_out_of_step() -%}
