@@ -196,17 +196,19 @@ def test_the_latest_of_each_key_is_kept_in_key_order_over_pupils_and_years(
             # Inserted in the primary key's order (by UPN bytes, date, session).
             assert stored == sorted(stored, key=lambda r: (r[0].encode(), r[1], r[2]))
             assert len(stored) == 6
-    # The first incremental read: everything again, and a correction in each year, each
-    # sent twice: the newer version wins whichever comes first; the other keys stay as they are.
+    # The first incremental read: everything again, a correction in each year, each sent
+    # twice (the newer version wins whichever comes first), and new marks late in the later
+    # year, whose days count from the start of the earlier one.
     late, later = "2025-09-09 10:00:00", "2025-09-09 11:00:00"
     fake.marks += [
         {**mark("B2", SUMMER, "PM", "I", updated=later), "id": "fix-1b"},
         {**mark("B2", SUMMER, "PM", "M", updated=late), "id": "fix-1a"},
         {**mark("B1", AUTUMN, "AM", "L", updated=late), "id": "fix-2a"},
         {**mark("B1", AUTUMN, "AM", "N", updated=later), "id": "fix-2b"},
+        *(mark(f"B{n}", date(2026, 7, 13), s, "/") for n in (1, 2, 3) for s in ("AM", "PM")),
     ]
     fixed = sync_stream(config, ACADEMY, "attendance", fake.transport())
-    assert published(engine, fixed["batch_id"]) == (0, 2)
+    assert published(engine, fixed["batch_id"]) == (6, 2)
     with engine.connect() as conn:
         codes = conn.execute(
             text(
@@ -219,7 +221,7 @@ def test_the_latest_of_each_key_is_kept_in_key_order_over_pupils_and_years(
         ("B1", AUTUMN, "AM", "N", "fix-2b"),
         ("B2", SUMMER, "PM", "I", "fix-1b"),
     ]
-    assert count(engine, attendance_marks) == 12
+    assert count(engine, attendance_marks) == 18
 
 
 def test_a_failed_publish_leaves_no_partition_behind(config: str, engine: Engine) -> None:
