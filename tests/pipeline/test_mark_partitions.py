@@ -197,18 +197,25 @@ def test_the_latest_of_each_key_is_kept_in_key_order_over_pupils_and_years(
             assert stored == sorted(stored, key=lambda r: (r[0].encode(), r[1], r[2]))
             assert len(stored) == 6
     # The first incremental read: everything again, a correction in each year, each sent
-    # twice (the newer version wins whichever comes first), and new marks late in the later
-    # year, whose days count from the start of the earlier one.
+    # twice (the newer version wins whichever comes first), and new marks on two days 512
+    # days apart, one in each year. The days count from the start of the earlier year, so
+    # packed with room for one year's days (1,024) the later day of one pupil would be the
+    # earlier day of the next, and one of the two marks would be lost.
     late, later = "2025-09-09 10:00:00", "2025-09-09 11:00:00"
     fake.marks += [
         {**mark("B2", SUMMER, "PM", "I", updated=later), "id": "fix-1b"},
         {**mark("B2", SUMMER, "PM", "M", updated=late), "id": "fix-1a"},
         {**mark("B1", AUTUMN, "AM", "L", updated=late), "id": "fix-2a"},
         {**mark("B1", AUTUMN, "AM", "N", updated=later), "id": "fix-2b"},
-        *(mark(f"B{n}", date(2026, 7, 13), s, "/") for n in (1, 2, 3) for s in ("AM", "PM")),
+        *(
+            mark(f"B{n}", day, s, "/")
+            for day in (date(2025, 1, 20), date(2026, 6, 16))
+            for n in (1, 2, 3)
+            for s in ("AM", "PM")
+        ),
     ]
     fixed = sync_stream(config, ACADEMY, "attendance", fake.transport())
-    assert published(engine, fixed["batch_id"]) == (6, 2)
+    assert published(engine, fixed["batch_id"]) == (12, 2)
     with engine.connect() as conn:
         codes = conn.execute(
             text(
@@ -221,7 +228,7 @@ def test_the_latest_of_each_key_is_kept_in_key_order_over_pupils_and_years(
         ("B1", AUTUMN, "AM", "N", "fix-2b"),
         ("B2", SUMMER, "PM", "I", "fix-1b"),
     ]
-    assert count(engine, attendance_marks) == 18
+    assert count(engine, attendance_marks) == 24
 
 
 def test_a_failed_publish_leaves_no_partition_behind(config: str, engine: Engine) -> None:
